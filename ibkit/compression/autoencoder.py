@@ -1,0 +1,347 @@
+"""Autoencoder compressors trained with Lightning (dense for vectors, convolutional for images).
+
+:class:`AutoencoderModule` is the LightningModule (encoder, decoder, input normalisation and an
+optional noise on the code during training); :class:`AutoencoderCompressor` is the
+scikit-learn-style compressor that builds, trains and applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.optim.swa_utils import update_bn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+from ibkit.compression.base import Compressor, as_float_batch, check_n_components
+from ibkit.compression.networks import conv_autoencoder, mlp_autoencoder
+from ibkit.layers import AdditiveGaussianNoise
+
+LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
+ARCHITECTURES = ("auto", "mlp", "conv")
+#: Samples per forward pass when encoding or measuring the reconstruction error.
+INFERENCE_BATCH = 4096
+
+
+class AutoencoderModule(L.LightningModule):
+    """An autoencoder on normalised inputs: ``x -> (x − mean)/scale -> code -> x̂``.
+
+    Args:
+        encoder: ``(N, *input_shape) -> (N, latent)`` on normalised inputs.
+        decoder: ``(N, latent) -> (N, *input_shape)`` in normalised units.
+        input_mean: ``input_shape`` tensor subtracted from every input.
+        input_scale: positive scalar the centred inputs are divided by.
+        loss: ``"l1"`` (mean absolute error, the paper's choice) or ``"mse"``.
+        lr: Adam learning rate.
+        code_noise: standard deviation of the absolute Gaussian noise added to the code during
+            training only (a regulariser that spreads the codes; ``0`` disables it).
+
+    The training loss is computed in normalised units and logged as ``"train_loss"``.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        input_mean: torch.Tensor,
+        input_scale: float,
+        loss: str = "l1",
+        lr: float = 1e-3,
+        code_noise: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.code_noise = AdditiveGaussianNoise(code_noise, relative=False)
+        self.register_buffer("input_mean", input_mean.detach().clone().float())
+        self.register_buffer("input_scale", torch.tensor(float(input_scale)))
+        self.loss = loss
+        self.lr = lr
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.input_mean) / self.input_scale
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``(N, latent)`` in ``(-1, 1)`` of raw inputs ``(N, *input_shape)``."""
+        return self.encoder(self.normalise(x))
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Reconstructions ``(N, *input_shape)`` in input units from codes ``(N, latent)``."""
+        return self.decoder(code) * self.input_scale + self.input_mean
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of ``x`` (with code noise in training mode)."""
+        return self.decode(self.code_noise(self.encode(x)))
+
+    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x = batch[0]
+        target = self.normalise(x)
+        reconstruction = self.decoder(self.code_noise(self.encoder(target)))
+        loss = LOSSES[self.loss](reconstruction, target)
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=x.shape[0])
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+@contextmanager
+def _quiet_lightning(enabled: bool) -> Iterator[None]:
+    """Silence Lightning's info messages and its warnings about in-memory data loaders."""
+    if not enabled:
+        yield
+        return
+    lightning_logger = logging.getLogger("lightning.pytorch")
+    level = lightning_logger.level
+    lightning_logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
+            yield
+    finally:
+        lightning_logger.setLevel(level)
+
+
+def _check_positive(value: Any, name: str, kind: type = int, allow_zero: bool = False) -> Any:
+    valid = not isinstance(value, bool) and isinstance(value, (int, float) if kind is float else int)
+    if valid:
+        valid = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not valid:
+        what = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {what} {'number' if kind is float else 'integer'}, got {value!r}")
+    return kind(value)
+
+
+class AutoencoderCompressor(Compressor):
+    """Compress samples to the code of an autoencoder trained on them (Lightning, Adam).
+
+    The architecture is a dense autoencoder (:func:`~ibkit.compression.networks.mlp_autoencoder`)
+    for vectors and a convolutional one (:func:`~ibkit.compression.networks.conv_autoencoder`)
+    for images; codes lie in ``(-1, 1)`` (tanh bottleneck). Inputs are centred per feature and
+    divided by their overall standard deviation before training, so the defaults work for any
+    input scale. Training is reproducible: the weights, the code noise and the data order are
+    drawn from ``seed`` inside a forked RNG (the caller's global RNG state is left untouched).
+    After training, BatchNorm statistics are recomputed over the whole training set so that
+    eval-mode codes match what the network was trained on. No checkpoints or logs are written
+    unless ``trainer_kwargs`` asks for them.
+
+    Args:
+        n_components: code dimension.
+        architecture: ``"mlp"``, ``"conv"`` or ``"auto"`` (conv for ``(N, C, H, W)`` and
+            ``(N, H, W)`` inputs, the latter read as one channel; mlp for everything else).
+            The mlp flattens samples of any shape.
+        hidden: hidden widths of the dense encoder (mirrored by the decoder).
+        channels: feature maps of the conv down blocks (the last repeats as needed).
+        max_epochs: training epochs (``0`` leaves the initial random network).
+        batch_size: training batch size.
+        lr: Adam learning rate.
+        loss: ``"l1"`` (default, as in the paper) or ``"mse"``.
+        code_noise: standard deviation of the Gaussian noise added to the code while training.
+        seed: seed for weights, code noise and data order.
+        accelerator: Lightning accelerator to train on (``"cpu"`` by default, ``"gpu"``, ...).
+        progress: show Lightning's progress bar, model summary and info messages.
+        trainer_kwargs: extra ``lightning.Trainer`` arguments, overriding the defaults
+            (e.g. ``logger=TensorBoardLogger(...)``).
+
+    Attributes (after :meth:`fit`):
+        module_: the trained :class:`AutoencoderModule` (eval mode).
+        architecture_: ``"mlp"`` or ``"conv"``.
+        n_components_: code dimension (``= n_components``).
+        feature_shape_: per-sample shape of the training data.
+        training_time_: wall-clock seconds spent in ``Trainer.fit``.
+    """
+
+    def __init__(
+        self,
+        n_components: int,
+        architecture: str = "auto",
+        *,
+        hidden: Sequence[int] = (64, 32),
+        channels: Sequence[int] = (8, 16, 32),
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        loss: str = "l1",
+        code_noise: float = 0.02,
+        seed: int = 0,
+        accelerator: str = "cpu",
+        progress: bool = False,
+        trainer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        self.n_components = check_n_components(n_components)
+        self.architecture = architecture
+        self.hidden = tuple(hidden)
+        self.channels = tuple(channels)
+        self.max_epochs = _check_positive(max_epochs, "max_epochs", allow_zero=True)
+        self.batch_size = _check_positive(batch_size, "batch_size")
+        self.lr = _check_positive(lr, "lr", kind=float)
+        self.loss = loss
+        self.code_noise = _check_positive(code_noise, "code_noise", kind=float, allow_zero=True)
+        self.seed = seed
+        self.accelerator = accelerator
+        self.progress = bool(progress)
+        self.trainer_kwargs = dict(trainer_kwargs or {})
+
+    # ----------------------------------------------------------------------------- fitting
+
+    def _resolve_architecture(self, data: torch.Tensor) -> str:
+        if self.architecture != "auto":
+            return self.architecture
+        return "conv" if data.ndim in (3, 4) else "mlp"
+
+    def _network_input(self, data: torch.Tensor, architecture: str) -> torch.Tensor:
+        """Reshape ``(N, ...)`` samples to what the network takes: ``(N, d)`` or ``(N, C, H, W)``."""
+        if architecture == "mlp":
+            return data.reshape(data.shape[0], -1)
+        if data.ndim == 3:
+            return data.unsqueeze(1)
+        if data.ndim == 4:
+            return data
+        raise ValueError(
+            f"the conv autoencoder needs images of shape (N, C, H, W) or (N, H, W), "
+            f"got shape {tuple(data.shape)}"
+        )
+
+    def _build_module(self, train: torch.Tensor, architecture: str) -> AutoencoderModule:
+        if architecture == "mlp":
+            encoder, decoder = mlp_autoencoder(train.shape[1], self.n_components, self.hidden)
+        else:
+            encoder, decoder = conv_autoencoder(tuple(train.shape[1:]), self.n_components, self.channels)
+        mean = train.mean(dim=0)
+        scale = float((train - mean).std())
+        if not scale > 0.0:
+            raise ValueError(f"x is constant (all {train.shape[0]} samples are identical): nothing to encode")
+        return AutoencoderModule(encoder, decoder, mean, scale, self.loss, self.lr, self.code_noise)
+
+    def _trainer(self) -> L.Trainer:
+        settings: dict[str, Any] = dict(
+            max_epochs=self.max_epochs,
+            accelerator=self.accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=self.progress,
+            enable_model_summary=self.progress,
+            num_sanity_val_steps=0,
+        )
+        settings.update(self.trainer_kwargs)
+        return L.Trainer(**settings)
+
+    def _batches(self, train: torch.Tensor, generator: torch.Generator) -> DataLoader:
+        """Shuffled mini-batches drawn by ``generator``, indexed as whole tensors (no collate).
+
+        A final batch of a single sample is dropped: BatchNorm cannot normalise it.
+        """
+        batch_size = min(self.batch_size, train.shape[0])
+        sampler = BatchSampler(
+            RandomSampler(range(train.shape[0]), generator=generator),
+            batch_size,
+            drop_last=train.shape[0] % batch_size == 1,
+        )
+        return DataLoader(TensorDataset(train), sampler=sampler, batch_size=None)
+
+    def fit(self, x: Any) -> "AutoencoderCompressor":
+        """Train the autoencoder on ``x`` (``(N, ...)``, ``N >= 2``); returns ``self``."""
+        data = as_float_batch(x, "x", min_samples=2)
+        architecture = self._resolve_architecture(data)
+        train = self._network_input(data, architecture).detach().to("cpu", torch.float32)
+        cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=cuda_devices), _quiet_lightning(not self.progress):
+            torch.manual_seed(self.seed)
+            module = self._build_module(train, architecture)
+            generator = torch.Generator().manual_seed(self.seed)
+            trainer = self._trainer()
+            started = time.perf_counter()
+            trainer.fit(module, train_dataloaders=self._batches(train, generator))
+            self.training_time_ = time.perf_counter() - started
+            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+                ordered = DataLoader(
+                    TensorDataset(train),
+                    sampler=BatchSampler(SequentialSampler(range(train.shape[0])), INFERENCE_BATCH, False),
+                    batch_size=None,
+                )
+                update_bn(ordered, module, device=module.device)
+        self.module_ = module.eval()
+        self.architecture_ = architecture
+        self.n_components_ = self.n_components
+        self.feature_shape_ = tuple(data.shape[1:])
+        return self
+
+    # ------------------------------------------------------------------------- application
+
+    def _prepared(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate ``x`` and return it (as given) and in the network's layout, float32."""
+        self._check_fitted()
+        data = as_float_batch(x, "x")
+        self._check_features(data)
+        shaped = data.reshape(data.shape[0], *self._network_shape())
+        return data, shaped.to(torch.float32)
+
+    def _network_shape(self) -> tuple[int, ...]:
+        if self.architecture_ == "mlp":
+            return (math.prod(self.feature_shape_),)
+        return self.module_.input_mean.shape
+
+    @torch.no_grad()
+    def transform(self, x: Any) -> torch.Tensor:
+        """Codes ``(N, n_components)`` in ``(-1, 1)``, on ``x``'s device and in its dtype."""
+        data, shaped = self._prepared(x)
+        module = self.module_.to(shaped.device)
+        codes = [module.encode(chunk) for chunk in shaped.split(INFERENCE_BATCH)]
+        return torch.cat(codes).to(data.dtype)
+
+    @torch.no_grad()
+    def inverse_transform(self, codes: Any) -> torch.Tensor:
+        """Decode ``(N, n_components)`` codes to ``(N, *feature_shape_)`` reconstructions."""
+        self._check_fitted()
+        values = as_float_batch(codes, "codes")
+        if values.ndim != 2 or values.shape[1] != self.n_components_:
+            raise ValueError(f"codes must have shape (N, {self.n_components_}), got {tuple(values.shape)}")
+        module = self.module_.to(values.device)
+        parts = [module.decode(chunk) for chunk in values.to(torch.float32).split(INFERENCE_BATCH)]
+        return torch.cat(parts).reshape(values.shape[0], *self.feature_shape_).to(values.dtype)
+
+    @torch.no_grad()
+    def reconstruction_error(self, x: Any, loss: str | None = None) -> float:
+        """Mean per-element reconstruction error of ``x`` in input units (eval mode, no noise).
+
+        Args:
+            x: ``(N, ...)`` samples shaped like the training data.
+            loss: ``"l1"`` (mean absolute error) or ``"mse"`` (mean squared error); defaults to
+                the training loss.
+        """
+        loss = self.loss if loss is None else loss
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        _, shaped = self._prepared(x)
+        module = self.module_.to(shaped.device)
+        total = torch.zeros((), dtype=torch.float64, device=shaped.device)
+        for chunk in shaped.split(INFERENCE_BATCH):
+            total += LOSSES[loss](module(chunk), chunk, reduction="sum").double()
+        return float(total) / shaped.numel()
+
+    def __repr__(self) -> str:
+        return (
+            f"AutoencoderCompressor(n_components={self.n_components}, architecture={self.architecture!r}, "
+            f"max_epochs={self.max_epochs}, batch_size={self.batch_size}, lr={self.lr:g}, loss={self.loss!r}, "
+            f"seed={self.seed})"
+        )

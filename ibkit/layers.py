@@ -1,0 +1,128 @@
+"""Stochastic layers that make a network's hidden representations noisy functions of its input.
+
+Why: for a deterministic network ``L = f(X)`` with continuous ``X``, the mutual information
+``I(X; L)`` is infinite (or, for a non-injective ``f`` on discrete data, trivially equal to
+``H(L)``), so the information plane is degenerate. Injecting a little noise inside the network
+(a *stochastic* network, Goldfeld et al. 2019; Butakov et al. 2024) makes ``L | X`` a proper
+random variable and ``I(X; L)`` finite and measurable. The noise must then also be on when the
+layers are recorded for MI estimation, which is what :attr:`AdditiveGaussianNoise.enabled_on_eval`
+(and the :func:`eval_noise` context manager) are for, while dropout and the like stay off.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+def _check_sigma(sigma: float) -> float:
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
+        raise ValueError(f"sigma must be a non-negative number, got {sigma!r}")
+    sigma = float(sigma)
+    if not math.isfinite(sigma) or sigma < 0.0:
+        raise ValueError(f"sigma must be a finite non-negative number, got {sigma!r}")
+    return sigma
+
+
+class AdditiveGaussianNoise(nn.Module):
+    """Add Gaussian noise to the input: ``x + s·ε`` with ``ε ~ N(0, I)``.
+
+    * ``relative=True`` (default, as in the paper's code): ``s = σ·x``, i.e. the output is
+      ``x·(1 + σ·ε)``, noise with standard deviation ``σ·|x|`` per element (a fixed
+      noise-to-signal ratio, invariant to the scale of the layer). Exact zeros stay zero.
+    * ``relative=False``: ``s = σ``, isotropic additive noise of standard deviation ``σ``.
+
+    The noise is active in training mode; in eval mode only while :attr:`enabled_on_eval` is
+    ``True``. That attribute may be switched at any time, e.g. by a callback that records the
+    noisy layers for MI estimation with the rest of the network (dropout, batch norm) in eval
+    mode. Gradients flow through ``x`` in both terms (including the relative scale).
+
+    Args:
+        sigma: noise level ``σ >= 0`` (relative: noise-to-signal ratio; absolute: the standard
+            deviation in the input's units). ``0`` makes the layer the identity.
+        relative: signal-proportional (``True``) or absolute (``False``) noise scale.
+        enabled_on_eval: also add noise in eval mode.
+        generator: optional ``torch.Generator`` for reproducible noise. Noise is drawn on the
+            generator's device and moved to the input's device if they differ; without a
+            generator the global RNG of the input's device is used.
+
+    Shape:
+        input ``(*)``, any shape and floating dtype; output has the same shape, dtype, device.
+    """
+
+    def __init__(
+        self,
+        sigma: float,
+        relative: bool = True,
+        enabled_on_eval: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.sigma = sigma
+        self.relative = bool(relative)
+        self.enabled_on_eval = bool(enabled_on_eval)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self.generator = generator
+
+    @property
+    def sigma(self) -> float:
+        """Noise level ``σ`` (validated on assignment: finite and ``>= 0``)."""
+        return self._sigma
+
+    @sigma.setter
+    def sigma(self, value: float) -> None:
+        self._sigma = _check_sigma(value)
+
+    @property
+    def active(self) -> bool:
+        """Whether :meth:`forward` currently adds noise."""
+        return self._sigma > 0.0 and (self.training or self.enabled_on_eval)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return x
+        if not x.is_floating_point():
+            raise ValueError(f"AdditiveGaussianNoise needs a floating-point input, got dtype {x.dtype}")
+        if self.generator is None:
+            noise = torch.randn(x.shape, dtype=x.dtype, device=x.device)
+        else:
+            noise = torch.randn(x.shape, dtype=x.dtype, device=self.generator.device, generator=self.generator)
+            noise = noise.to(x.device)
+        scale = self._sigma * x if self.relative else self._sigma
+        return x + scale * noise
+
+    def extra_repr(self) -> str:
+        return f"sigma={self._sigma:g}, relative={self.relative}, enabled_on_eval={self.enabled_on_eval}"
+
+
+def noise_layers(module: nn.Module) -> Iterator[AdditiveGaussianNoise]:
+    """All :class:`AdditiveGaussianNoise` layers in ``module`` (itself included), in order."""
+    return (m for m in module.modules() if isinstance(m, AdditiveGaussianNoise))
+
+
+@contextmanager
+def eval_noise(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+    """Temporarily set ``enabled_on_eval`` on every noise layer of ``module``.
+
+    Use it to record a stochastic network's layers in eval mode (dropout off, noise on)::
+
+        model.eval()
+        with eval_noise(model), torch.no_grad():
+            outputs = model(x)
+
+    The previous per-layer settings are restored on exit, also after an exception.
+    """
+    layers = list(noise_layers(module))
+    previous = [layer.enabled_on_eval for layer in layers]
+    try:
+        for layer in layers:
+            layer.enabled_on_eval = bool(enabled)
+        yield module
+    finally:
+        for layer, state in zip(layers, previous):
+            layer.enabled_on_eval = state

@@ -1,0 +1,54 @@
+"""The result type every estimator returns: a value in nats with its standard error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import torch
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An entropy or mutual-information estimate.
+
+    Attributes:
+        value: the estimate, in nats.
+        stderr: asymptotic standard error of ``value``, in nats (0 when not defined).
+        method: the estimator's name (``"kl"``, ``"wkl"``, ...).
+        n: number of samples the estimate used.
+    """
+
+    value: float
+    stderr: float
+    method: str
+    n: int
+
+    @classmethod
+    def from_terms(cls, terms: torch.Tensor, method: str, offset: float = 0.0) -> "Estimate":
+        """Mean ± standard error of per-sample terms.
+
+        Args:
+            terms: ``(N,)`` per-sample contributions whose mean is the estimate (nats).
+            method: estimator name recorded in the result.
+            offset: constant added to the mean (e.g. a whitening correction), nats.
+        """
+        terms = terms.to(torch.float64)
+        n = terms.numel()
+        value = float(terms.mean()) + offset
+        stderr = float(terms.std(correction=1) / n**0.5) if n > 1 else 0.0
+        return cls(value=value, stderr=stderr, method=method, n=n)
+
+    def __float__(self) -> float:
+        return self.value
+
+    def ci(self, level: float = 0.95) -> tuple[float, float]:
+        """Two-sided normal confidence interval ``(low, high)`` at ``level`` (nats)."""
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must be in (0, 1), got {level}")
+        z = NormalDist().inv_cdf(0.5 + level / 2.0)
+        return (self.value - z * self.stderr, self.value + z * self.stderr)
+
+    def __format__(self, spec: str) -> str:
+        spec = spec or ".3f"
+        return f"{format(self.value, spec)} ± {format(self.stderr, spec)}"

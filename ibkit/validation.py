@@ -1,0 +1,95 @@
+"""Input checks shared by every estimator: shapes, finiteness, sample counts, labels.
+
+Each helper raises ``ValueError`` with a message naming the argument and the problem, so a
+user sees what is wrong with their data rather than a NaN estimate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def as_samples(data: Any, name: str, device: torch.device | str | None = None) -> torch.Tensor:
+    """Convert an array of samples to a float64 tensor of shape ``(N, d)``.
+
+    Args:
+        data: torch tensor, numpy array or nested sequence; ``(N,)`` means one feature,
+            ``(N, d)`` is used as is, ``(N, ...)`` is flattened to ``(N, prod(...))``.
+        name: argument name used in error messages.
+        device: target device; defaults to the input's own device (CPU for numpy).
+
+    Raises:
+        ValueError: no samples, no features, or NaN/inf values.
+    """
+    tensor = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
+    if tensor.dtype == torch.bool or tensor.is_complex():
+        raise ValueError(f"{name} must be real-valued, got dtype {tensor.dtype}")
+    tensor = tensor.to(device=device or tensor.device, dtype=torch.float64)
+    if tensor.ndim == 0:
+        raise ValueError(f"{name} must have a sample dimension, got a scalar")
+    if tensor.ndim == 1:
+        tensor = tensor[:, None]
+    elif tensor.ndim > 2:
+        tensor = tensor.flatten(1)
+    if tensor.shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples")
+    if tensor.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features")
+    bad = ~torch.isfinite(tensor)
+    if bool(bad.any()):
+        rows = int(bad.any(dim=1).sum())
+        raise ValueError(f"{name} contains NaN or inf values in {rows} of {tensor.shape[0]} samples")
+    return tensor
+
+
+def as_labels(data: Any, name: str, device: torch.device | str | None = None) -> torch.Tensor:
+    """Convert discrete labels to an int64 tensor of shape ``(N,)`` with codes ``0..K-1``.
+
+    Integer and boolean arrays are accepted, as are float arrays whose values are all whole
+    numbers; ``(N, 1)`` is squeezed. Multi-column labels are combined into one code per row.
+
+    Raises:
+        ValueError: no samples, non-finite or non-integer values.
+    """
+    tensor = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
+    tensor = tensor.to(device=device or tensor.device)
+    if tensor.ndim == 0 or tensor.shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples")
+    if tensor.is_floating_point():
+        if not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{name} contains NaN or inf; discrete labels must be integers")
+        if not bool((tensor == tensor.round()).all()):
+            raise ValueError(
+                f"{name} has non-integer values but was declared discrete; pass integer class "
+                "labels or set the matching discrete_* flag to False"
+            )
+    elif tensor.is_complex():
+        raise ValueError(f"{name} must hold integer labels, got dtype {tensor.dtype}")
+    tensor = tensor.reshape(tensor.shape[0], -1)
+    _, codes = torch.unique(tensor, dim=0, return_inverse=True)
+    return codes.to(torch.int64)
+
+
+def check_same_length(x: torch.Tensor, y: torch.Tensor, x_name: str = "x", y_name: str = "y") -> None:
+    """Raise ``ValueError`` unless ``x`` and ``y`` hold the same number of samples."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{x_name} and {y_name} must have the same number of samples, "
+            f"got {x.shape[0]} and {y.shape[0]}"
+        )
+
+
+def check_neighbours(k: int) -> int:
+    """Return ``k`` if it is a valid neighbour count (a positive integer), else raise."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return k
+
+
+def check_enough_samples(n: int, minimum: int, name: str, reason: str) -> None:
+    """Raise ``ValueError`` unless ``n >= minimum``; ``reason`` says why that many are needed."""
+    if n < minimum:
+        raise ValueError(f"{name} has {n} samples, too few: {reason}")

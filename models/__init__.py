@@ -1,0 +1,1 @@
+"""Bundled LightningModules and training entry points (installed as ``ibkit.models``)."""
