@@ -14,6 +14,7 @@ import sys
 
 COMMANDS: dict[tuple[str, str], str] = {
     ("bench", "synthetic"): "ibkit.bench.synthetic",
+    ("train", "classifier"): "ibkit.models.train_classifier",
 }
 
 GROUP_HELP = {

@@ -1,7 +1,9 @@
 """Nearest-neighbour primitives for the kNN estimators, fast on each device.
 
-On the CPU in low dimension a KD-tree (``scipy.spatial.cKDTree``, all cores) is used; in high
-dimension and on accelerators the search is brute force with chunked ``torch.cdist`` + ``topk``,
+On the CPU in low dimension KD-trees are used: ``scipy.spatial.cKDTree`` (all cores) for
+neighbour distances and scikit-learn's ``KDTree`` for counts within a radius, because its
+``count_only`` query adds up whole tree nodes that lie inside the radius instead of visiting
+every point (split over threads here). In high dimension and on accelerators the search is brute force with chunked ``torch.cdist`` + ``topk``,
 so memory stays at ``chunk × N`` distances and no ``N × N`` matrix is ever held. All distances
 come back in float64.
 """
@@ -9,10 +11,12 @@ come back in float64.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
+from sklearn.neighbors import KDTree
 
 #: Largest dimension for which the CPU path uses a KD-tree rather than brute force.
 KD_TREE_MAX_DIM = 16
@@ -77,11 +81,15 @@ def count_within(x: torch.Tensor, radius: torch.Tensor, p: float = 2.0) -> torch
     if _use_tree(x):
         points = x.detach().numpy()
         r = radius.detach().cpu().numpy()
-        # cKDTree counts ``<= r``; the largest float below r turns that into ``< r``.
+        # The tree counts ``<= r`` (self included); the largest float below r makes it ``< r``.
         below = np.nextafter(r, 0.0)
-        counts = cKDTree(points).query_ball_point(
-            points, below, p=_scipy_p(p), return_length=True, workers=-1
-        )
+        metric = {"metric": "chebyshev"} if math.isinf(p) else {"metric": "minkowski", "p": p}
+        tree = KDTree(points, **metric)
+        parts = np.array_split(np.arange(len(points)), max(1, torch.get_num_threads()))
+        with ThreadPoolExecutor(len(parts)) as pool:
+            counts = np.concatenate(list(pool.map(
+                lambda rows: tree.query_radius(points[rows], below[rows], count_only=True), parts
+            )))
         counts = np.where(r > 0, counts - 1, 0)
         return torch.from_numpy(counts.astype(np.int64))
     n = x.shape[0]

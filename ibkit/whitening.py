@@ -13,8 +13,6 @@ whitening is requested. Drop constant features or compress (e.g. PCA) first.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 #: Relative eigenvalue threshold below which a direction counts as having zero variance.
@@ -66,8 +64,3 @@ def whiten(x: torch.Tensor, name: str = "x") -> tuple[torch.Tensor, float]:
     eigenvalues, eigenvectors = covariance_spectrum(x, name)
     inverse_sqrt = (eigenvectors * eigenvalues.rsqrt()) @ eigenvectors.T
     return (x - x.mean(dim=0)) @ inverse_sqrt, 0.5 * float(eigenvalues.log().sum())
-
-
-def typical_scale(x: torch.Tensor) -> float:
-    """Root-mean-square per-feature standard deviation of ``(N, d)`` samples."""
-    return math.sqrt(float(x.var(dim=0).mean()))

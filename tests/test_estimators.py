@@ -166,10 +166,21 @@ def test_estimate_type_and_ci():
 def test_duplicates_give_finite_entropy_with_warning():
     x = np.random.default_rng(0).standard_normal((1_000, 2))
     x[500:] = x[:500]
-    with pytest.warns(UserWarning, match="duplicates"):
+    with pytest.warns(UserWarning, match="duplicated"):
         est = ibkit.entropy(x, method="kl", k=1)
     assert math.isfinite(est.value)
     assert math.isfinite(ibkit.mutual_information(x[:, :1], x[:, 1:], method="ksg").value)
+
+
+def test_ties_in_separated_clusters_give_label_entropy():
+    # Saturated softmax-like data: each class a tight cluster, half of it exact duplicates.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 3_000)
+    centres = 5.0 * np.eye(3)[labels]
+    spread = np.where(rng.random(3_000) < 0.5, 0.0, 1e-3)[:, None] * rng.standard_normal((3_000, 3))
+    with pytest.warns(UserWarning, match="duplicated"):
+        est = ibkit.mutual_information(centres + spread, labels, discrete_y=True)
+    assert abs(est.value - math.log(3)) < 0.05
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,9 @@
   [Conv 3×3 'same' -> MaxPool 2 -> BatchNorm -> LeakyReLU(0.2)] halve the image (rounding up)
   until it is 1×1, then Linear -> latent -> tanh. The decoder mirrors it with
   [Upsample 2 -> crop to the encoder's size at that stage -> Conv 3×3 -> BatchNorm -> LeakyReLU]
-  blocks and a final linear Conv 3×3 to ``C`` channels, so every ``H×W`` round-trips exactly.
+  blocks, the last one (back at full size) a plain linear Conv 3×3 to ``C`` channels, so every
+  ``H×W`` round-trips exactly. Channel counts are kept small at full resolution (default 4),
+  where almost all of the compute is.
 
 Both return ``(encoder, decoder)`` with ``encoder: (N, *input_shape) -> (N, latent)`` in
 ``(-1, 1)`` and ``decoder: (N, latent) -> (N, *input_shape)``.
@@ -22,7 +24,7 @@ from torch import nn
 NEGATIVE_SLOPE = 0.2
 
 
-def _check_widths(widths: Sequence[int], name: str) -> tuple[int, ...]:
+def check_widths(widths: Sequence[int], name: str) -> tuple[int, ...]:
     widths = tuple(widths)
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {widths!r}")
@@ -37,7 +39,7 @@ def mlp_autoencoder(n_features: int, latent: int, hidden: Sequence[int] = (64, 3
         latent: code dimension.
         hidden: widths of the encoder's hidden layers (the decoder uses them reversed).
     """
-    hidden = _check_widths(hidden, "hidden")
+    hidden = check_widths(hidden, "hidden")
     widths = (n_features, *hidden)
 
     encoder_layers: list[nn.Module] = []
@@ -75,29 +77,40 @@ class _DownBlock(nn.Sequential):
         )
 
 
-class _UpBlock(nn.Module):
-    """Nearest Upsample 2 -> crop to ``size`` -> Conv 3×3 'same' -> BN -> LeakyReLU."""
+class _UpsampleCrop(nn.Module):
+    """Nearest-neighbour upsampling by 2 (along axes of target length > 1), cropped to ``size``.
 
-    def __init__(self, channels_in: int, channels_out: int, size: tuple[int, int]) -> None:
+    It inverts the geometry of a ceil-mode 2×2 max-pool: output pixel ``i`` comes from pooled
+    pixel ``i // 2``.
+    """
+
+    def __init__(self, size: tuple[int, int]) -> None:
         super().__init__()
         self.size = size
-        self.upsample = nn.Upsample(scale_factor=tuple(2 if s > 1 else 1 for s in size), mode="nearest")
-        self.body = nn.Sequential(
-            nn.Conv2d(channels_in, channels_out, 3, padding=1),
-            nn.BatchNorm2d(channels_out),
-            nn.LeakyReLU(NEGATIVE_SLOPE),
-        )
+        self.scale = tuple(2 if s > 1 else 1 for s in size)
 
     def forward(self, x):
         height, width = self.size
-        return self.body(self.upsample(x)[..., :height, :width])
+        return nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest")[..., :height, :width]
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
 
 
+class _UpBlock(nn.Sequential):
+    """Upsample 2 and crop to ``size`` -> Conv 3×3 'same' -> BN -> LeakyReLU."""
+
+    def __init__(self, channels_in: int, channels_out: int, size: tuple[int, int]) -> None:
+        super().__init__(
+            _UpsampleCrop(size),
+            nn.Conv2d(channels_in, channels_out, 3, padding=1),
+            nn.BatchNorm2d(channels_out),
+            nn.LeakyReLU(NEGATIVE_SLOPE),
+        )
+
+
 def conv_autoencoder(
-    image_shape: tuple[int, int, int], latent: int, channels: Sequence[int] = (8, 16, 32)
+    image_shape: tuple[int, int, int], latent: int, channels: Sequence[int] = (4, 8, 16)
 ) -> tuple[nn.Module, nn.Module]:
     """Convolutional autoencoder for ``(N, C, H, W)`` images.
 
@@ -107,7 +120,7 @@ def conv_autoencoder(
         channels: feature maps of the successive down blocks; blocks beyond its length reuse
             the last value. The number of blocks is ``ceil(log2(max(H, W)))``.
     """
-    channels = _check_widths(channels, "channels")
+    channels = check_widths(channels, "channels")
     in_channels, height, width = image_shape
     sizes = downsampled_sizes(height, width)
     n_blocks = len(sizes) - 1
@@ -119,17 +132,18 @@ def conv_autoencoder(
         nn.Linear(widths[-1], latent),
         nn.Tanh(),
     )
-    # Decoder block i undoes down block i: from sizes[i + 1] back to sizes[i]; the last one
-    # keeps the first block's width, and a final linear conv maps it to the input channels.
-    decoder_widths = [widths[-1]] + [widths[max(i, 1)] for i in range(n_blocks - 1, -1, -1)]
+    # Up block j undoes down block i = n_blocks - 1 - j, from sizes[i + 1] back to sizes[i] and
+    # from widths[i + 1] to widths[i] channels; the last one (back to the input) is a plain
+    # linear conv to the input channels.
+    up_blocks: list[nn.Module] = [
+        _UpBlock(widths[i + 1], widths[i], sizes[i]) for i in range(n_blocks - 1, 0, -1)
+    ]
+    if n_blocks:
+        up_blocks += [_UpsampleCrop(sizes[0]), nn.Conv2d(widths[1], in_channels, 3, padding=1)]
     decoder = nn.Sequential(
         nn.Linear(latent, widths[-1]),
         nn.LeakyReLU(NEGATIVE_SLOPE),
         nn.Unflatten(1, (widths[-1], 1, 1)),
-        *(
-            _UpBlock(decoder_widths[j], decoder_widths[j + 1], sizes[n_blocks - 1 - j])
-            for j in range(n_blocks)
-        ),
-        nn.Conv2d(decoder_widths[-1], in_channels, 3, padding=1),
+        *up_blocks,
     )
     return encoder, decoder

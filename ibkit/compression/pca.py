@@ -43,7 +43,17 @@ class PCA(Compressor):
 
     def fit(self, x: Any) -> "PCA":
         """Fit the principal axes to ``x``, ``(N, ...)`` with ``N >= 2``; returns ``self``."""
+        self._fit(as_float_batch(x, "x", min_samples=2))
+        return self
+
+    def fit_transform(self, x: Any) -> torch.Tensor:
+        """Fit to ``x`` and return its codes, reusing the centred data of the fit."""
         data = as_float_batch(x, "x", min_samples=2)
+        centred = self._fit(data)
+        return (centred @ self.components_.T).to(data.dtype)
+
+    def _fit(self, data: torch.Tensor) -> torch.Tensor:
+        """Fit to validated ``(N, ...)`` data; returns the centred ``(N, d)`` float64 samples."""
         flat = data.reshape(data.shape[0], -1).to(torch.float64)
         n, d = flat.shape
         mean = flat.mean(dim=0)
@@ -69,7 +79,7 @@ class PCA(Compressor):
         self.explained_variance_ratio_ = variances[:k] / total_variance
         self.n_components_ = k
         self.feature_shape_ = tuple(data.shape[1:])
-        return self
+        return centred
 
     def transform(self, x: Any) -> torch.Tensor:
         """Codes ``(x − mean_) @ components_.T``: ``(N, n_components_)``, ``x``'s device and dtype."""

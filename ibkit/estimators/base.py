@@ -8,6 +8,7 @@ for the correlation between the entropy estimates rather than adding their error
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -46,8 +47,8 @@ class MutualInformationEstimator(ABC):
         Returns:
             ``Estimate`` (nats) with a standard error from the pointwise MI terms.
         """
-        x_t = as_labels(x, "x", self.device) if discrete_x else as_samples(x, "x", self.device)
-        y_t = as_labels(y, "y", self.device) if discrete_y else as_samples(y, "y", self.device)
+        x_t = as_labels(x, "x", self.device) if discrete_x else break_ties(as_samples(x, "x", self.device), "x")
+        y_t = as_labels(y, "y", self.device) if discrete_y else break_ties(as_samples(y, "y", self.device), "y")
         check_same_length(x_t, y_t)
         if discrete_x and discrete_y:
             terms = plugin_mi_terms(x_t, y_t)
@@ -75,6 +76,38 @@ class MutualInformationEstimator(ABC):
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({fields})"
+
+
+#: Relative amplitude (per-feature standard deviations) of the jitter that separates duplicates.
+TIE_JITTER = 1e-8
+
+
+def break_ties(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """Separate exactly duplicated samples by a tiny seeded jitter, with a warning.
+
+    Nearest-neighbour distances of duplicates are 0 and their log is −inf. Following Kraskov et
+    al., ties are broken by noise of ``TIE_JITTER`` standard deviations per feature, added once
+    in the input space, so every entropy of one MI estimate (marginal, joint, per class) sees the
+    same points and the ±log-scale terms cancel. Differential entropies of data with ties are
+    still biased low (the true value is −∞), hence the warning.
+
+    Args:
+        x: ``(N, d)`` float64 samples.
+    """
+    unique = torch.unique(x, dim=0).shape[0]
+    if unique == x.shape[0]:
+        return x
+    warnings.warn(
+        f"{name} has {x.shape[0] - unique} duplicated samples; they are separated by jitter of "
+        f"{TIE_JITTER:g} standard deviations. Estimates for data with ties are biased (continuous "
+        "data, e.g. from a network with injected noise, avoids this).",
+        UserWarning,
+        stacklevel=4,
+    )
+    generator = torch.Generator(device=x.device).manual_seed(0)
+    scale = x.std(dim=0).clamp_min(torch.finfo(torch.float64).tiny)
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float64)
+    return x + TIE_JITTER * scale * noise
 
 
 def plugin_mi_terms(x_codes: torch.Tensor, y_codes: torch.Tensor) -> torch.Tensor:
@@ -132,12 +165,15 @@ class EntropyEstimator(MutualInformationEstimator):
 
     def entropy(self, x: Any) -> Estimate:
         """Differential entropy of ``x`` ``(N, d)`` in nats with its standard error."""
-        return Estimate.from_terms(self.entropy_terms(as_samples(x, "x", self.device)), self.name)
+        return Estimate.from_terms(self.entropy_terms(break_ties(as_samples(x, "x", self.device), "x")), self.name)
 
-    def entropy_terms(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
-        """``(N,)`` per-sample entropy terms ``−log p̂(x_i)`` (nats) for float64 ``(N, d)`` x."""
+    def entropy_terms(self, x: torch.Tensor, name: str = "x", whiten_first: bool | None = None) -> torch.Tensor:
+        """``(N,)`` per-sample entropy terms ``−log p̂(x_i)`` (nats) for float64 ``(N, d)`` x.
+
+        ``whiten_first`` overrides the estimator's ``whiten`` setting for this call.
+        """
         check_enough_samples(x.shape[0], self.min_samples, name, self.sample_requirement)
-        if self.whiten:
+        if self.whiten if whiten_first is None else whiten_first:
             x, log_scale = whiten(x, name)
         else:
             covariance_spectrum(x, name)
@@ -149,8 +185,12 @@ class EntropyEstimator(MutualInformationEstimator):
         return self.entropy_terms(x, "x") + self.entropy_terms(y, "y") - self.entropy_terms(joint, "(x, y)")
 
     def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        terms = self.entropy_terms(x, "x")
+        # One whitening for H(X) and every H(X | Y=y): the same affine map keeps the neighbour
+        # geometry identical in all terms, so well-separated classes give exactly H(Y).
+        if self.whiten:
+            x = whiten(x, "x")[0]
+        terms = self.entropy_terms(x, "x", whiten_first=False)
         for index in class_indices(labels, self.min_samples):
             value = int(labels[index[0]])
-            terms[index] -= self.entropy_terms(x[index], f"x given label {value}")
+            terms[index] -= self.entropy_terms(x[index], f"x given label {value}", whiten_first=False)
         return terms

@@ -20,8 +20,6 @@ grid point's neighbours. Cost: ``O(N²·d)`` per objective evaluation, about 20 
 from __future__ import annotations
 
 import math
-from typing import Callable
-
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
@@ -41,67 +39,103 @@ def silverman_bandwidth(n: int, d: int) -> float:
     return (4.0 / (d + 2.0)) ** (1.0 / (d + 4.0)) * n ** (-1.0 / (d + 4.0))
 
 
-def _pairwise_sums(x: torch.Tensor, scales: list[float], exclude_self: bool) -> torch.Tensor:
-    """For each sample and scale s, ``log Σ_j exp(−‖x_i − x_j‖² / s)``; returns ``(len(scales), N)``."""
-    n = x.shape[0]
-    out = torch.empty(len(scales), n, dtype=torch.float64, device=x.device)
-    for start, stop in row_blocks(n, n):
-        squared = torch.cdist(x[start:stop], x).square_()
-        if exclude_self:
-            rows = torch.arange(stop - start, device=x.device)
+#: Squared distances are kept in memory between bandwidth trials when they fit in this many bytes.
+DISTANCE_CACHE_BYTES = 512 * 2**20
+
+
+class SquaredDistanceBlocks:
+    """Row blocks of the ``N × N`` squared distances of ``x`` with ``+inf`` on the diagonal.
+
+    Blocks are recomputed on every pass (``chunk × N`` memory) unless the whole matrix fits in
+    ``DISTANCE_CACHE_BYTES``, in which case the first pass keeps them for the following ones.
+    """
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+        self._cache: list[tuple[int, int, torch.Tensor]] | None = None
+        self._cacheable = 8 * x.shape[0] ** 2 <= DISTANCE_CACHE_BYTES
+
+    def __iter__(self):
+        if self._cache is not None:
+            yield from self._cache
+            return
+        blocks = []
+        n = self.x.shape[0]
+        for start, stop in row_blocks(n, n):
+            squared = torch.cdist(self.x[start:stop], self.x).square_()
+            rows = torch.arange(stop - start, device=self.x.device)
             squared[rows, rows + start] = math.inf
+            if self._cacheable:
+                blocks.append((start, stop, squared))
+            yield start, stop, squared
+        if self._cacheable:
+            self._cache = blocks
+
+
+def log_kernel_sums(distances: SquaredDistanceBlocks, scales: list[float]) -> torch.Tensor:
+    """``log Σ_{j≠i} exp(−‖x_i − x_j‖² / s)`` for every sample and scale, ``(len(scales), N)``."""
+    n = distances.x.shape[0]
+    out = torch.empty(len(scales), n, dtype=torch.float64, device=distances.x.device)
+    for start, stop, squared in distances:
         for index, scale in enumerate(scales):
             out[index, start:stop] = torch.logsumexp(squared / -scale, dim=1)
     return out
 
 
-def loo_log_density(x: torch.Tensor, bandwidth: float) -> torch.Tensor:
+def loo_log_density(x: torch.Tensor, bandwidth: float, distances: SquaredDistanceBlocks | None = None) -> torch.Tensor:
     """``(N,)`` leave-one-out Gaussian-KDE log densities ``log p̂_{−i}(x_i)`` (nats)."""
     n, d = x.shape
-    log_sum = _pairwise_sums(x, [2.0 * bandwidth**2], exclude_self=True)[0]
+    log_sum = log_kernel_sums(distances or SquaredDistanceBlocks(x), [2.0 * bandwidth**2])[0]
     return log_sum - math.log(n - 1) - 0.5 * d * math.log(2.0 * math.pi * bandwidth**2)
 
 
-def _ml_objective(x: torch.Tensor, bandwidth: float) -> float:
-    return -float(loo_log_density(x, bandwidth).mean())
+def ml_objective(distances: SquaredDistanceBlocks, bandwidths: list[float]) -> np.ndarray:
+    """Negative mean leave-one-out log-likelihood for each bandwidth (one pass over the data)."""
+    n, d = distances.x.shape
+    h2 = np.square(bandwidths)
+    log_sums = log_kernel_sums(distances, list(2.0 * h2)).mean(dim=1).cpu().numpy()
+    return -(log_sums - math.log(n - 1) - 0.5 * d * np.log(2.0 * math.pi * h2))
 
 
-def _lse_objective(x: torch.Tensor, bandwidth: float) -> float:
-    n, d = x.shape
-    h2 = bandwidth**2
-    log_cross = torch.logsumexp(_pairwise_sums(x, [4.0 * h2], exclude_self=False)[0], dim=0)
-    integral_sq = math.exp(float(log_cross) - 2 * math.log(n) - 0.5 * d * math.log(4.0 * math.pi * h2))
-    loo_mean = float(loo_log_density(x, bandwidth).exp().mean())
+def lse_objective(distances: SquaredDistanceBlocks, bandwidths: list[float]) -> np.ndarray:
+    """Least-squares cross-validation score ``∫p̂² − (2/N)·Σ_i p̂_{−i}(x_i)`` per bandwidth."""
+    n, d = distances.x.shape
+    h2 = np.square(bandwidths)
+    sums = log_kernel_sums(distances, list(4.0 * h2) + list(2.0 * h2)).exp().sum(dim=1).cpu().numpy()
+    cross, loo = sums[: len(h2)] + n, sums[len(h2) :]  # + n: the i = j terms of ∫p̂², each exp(0)
+    integral_sq = cross / n**2 * (4.0 * math.pi * h2) ** (-0.5 * d)
+    loo_mean = loo / (n * (n - 1)) * (2.0 * math.pi * h2) ** (-0.5 * d)
     return integral_sq - 2.0 * loo_mean
 
 
 def select_bandwidth(x: torch.Tensor, rule: str) -> float:
     """Bandwidth for whitened ``(N, d)`` samples by the ``"ml"`` or ``"lse"`` criterion."""
-    objective: Callable[[torch.Tensor, float], float] = _ml_objective if rule == "ml" else _lse_objective
+    objective = ml_objective if rule == "ml" else lse_objective
+    distances = SquaredDistanceBlocks(x)
+
+    def score(log_bandwidths) -> np.ndarray:
+        return objective(distances, list(np.exp(np.atleast_1d(log_bandwidths))))
+
     n, d = x.shape
-    centre = silverman_bandwidth(n, d)
-    log_grid = np.linspace(math.log(centre / 30.0), math.log(centre * 3.0), GRID_POINTS)
-    values = [objective(x, math.exp(v)) for v in log_grid]
+    centre = math.log(silverman_bandwidth(n, d))
+    log_grid = np.linspace(centre - math.log(30.0), centre + math.log(3.0), GRID_POINTS)
+    values = score(log_grid)
     step = log_grid[1] - log_grid[0]
     for _ in range(MAX_WIDENINGS):
         best = int(np.argmin(values))
         if 0 < best < len(log_grid) - 1:
             break
-        direction = -1 if best == 0 else 1
+        direction = -1.0 if best == 0 else 1.0
         extra = log_grid[best] + direction * step * np.arange(1, GRID_POINTS // 2 + 1)
-        extra_values = [objective(x, math.exp(v)) for v in extra]
-        if direction < 0:
-            log_grid, values = np.concatenate([extra[::-1], log_grid]), extra_values[::-1] + values
-        else:
-            log_grid, values = np.concatenate([log_grid, extra]), values + extra_values
+        log_grid = np.concatenate([log_grid, extra])
+        values = np.concatenate([values, score(extra)])
+        order = np.argsort(log_grid)
+        log_grid, values = log_grid[order], values[order]
     best = int(np.argmin(values))
     low, high = log_grid[max(best - 1, 0)], log_grid[min(best + 1, len(log_grid) - 1)]
-    result = minimize_scalar(
-        lambda v: objective(x, math.exp(v)), bounds=(low, high), method="bounded",
-        options={"xatol": 1e-2},
-    )
-    best_log = result.x if result.fun <= values[best] else log_grid[best]
-    return math.exp(best_log)
+    result = minimize_scalar(lambda v: float(score(v)[0]), bounds=(low, high), method="bounded",
+                             options={"xatol": 1e-2})
+    return math.exp(result.x if result.fun <= values[best] else log_grid[best])
 
 
 class KernelDensity(EntropyEstimator):

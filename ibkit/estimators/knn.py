@@ -18,15 +18,13 @@ that is plain KL with the k-th neighbour); when the allowed orders are too few t
 ``1 + ⌊d/4⌋`` constraints all orders ``1..k`` are used; and ``k < 1 + ⌊d/4⌋`` cannot cancel the
 bias at all, which is a ``ValueError`` naming the smallest workable ``k``.
 
-Exact duplicates would give ``log 0 = −inf``; their distances are floored at ``1e-10`` times the
-data scale (after whitening: 1e-10) with a warning, because a differential-entropy estimate of
-data with ties is biased low.
+Exact duplicates would give ``log 0 = −inf``; they are separated by a tiny jitter before
+estimation (``ibkit.estimators.base.break_ties``), with a warning.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -36,10 +34,6 @@ from scipy.special import digamma, gammaln
 from ibkit.estimators.base import EntropyEstimator
 from ibkit.neighbors import knn_distances
 from ibkit.validation import check_neighbours
-from ibkit.whitening import typical_scale
-
-#: Relative floor for neighbour distances of duplicated samples.
-DUPLICATE_DISTANCE_FLOOR = 1e-10
 
 
 def log_unit_ball_volume(d: int) -> float:
@@ -117,7 +111,6 @@ class KozachenkoLeonenko(EntropyEstimator):
         weights = self.neighbour_weights(d)
         used = int(np.flatnonzero(weights).max()) + 1
         distances = knn_distances(x, used).to(x.device)
-        distances = _floor_duplicates(distances, typical_scale(x))
         orders = torch.arange(1, used + 1, dtype=torch.float64, device=x.device)
         log_density = (
             torch.special.digamma(orders) - digamma(n) - log_unit_ball_volume(d) - d * distances.log()
@@ -139,18 +132,3 @@ class WeightedKozachenkoLeonenko(KozachenkoLeonenko):
 
     def neighbour_weights(self, d: int) -> np.ndarray:
         return wkl_weights(self.k, d)
-
-
-def _floor_duplicates(distances: torch.Tensor, scale: float) -> torch.Tensor:
-    floor = DUPLICATE_DISTANCE_FLOOR * max(scale, 1e-300)
-    tied = distances < floor
-    if bool(tied.any()):
-        rows = int(tied.any(dim=1).sum())
-        warnings.warn(
-            f"{rows} of {distances.shape[0]} samples have exact duplicates among their nearest "
-            "neighbours; their distances are floored, which biases the entropy low. Continuous "
-            "data (e.g. a network with injected noise) avoids this.",
-            stacklevel=4,
-        )
-        distances = distances.clamp_min(floor)
-    return distances

@@ -1,0 +1,144 @@
+"""The information-plane history: one row per (epoch, layer), plus per-epoch timings.
+
+Kept by the callback across epochs, saved in checkpoints (``state_dict``) and written to the
+log directory as CSV (one row per epoch and layer) and JSON (rows, timings and settings).
+A failed estimate is stored as NaN, a gap in tables and plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PlanePoint:
+    """Estimates for one layer after one epoch, in nats (NaN where the estimate failed)."""
+
+    epoch: int
+    layer: str
+    I_XL: float
+    I_XL_stderr: float
+    I_YL: float
+    I_YL_stderr: float
+
+
+@dataclass(frozen=True)
+class EpochTiming:
+    """Wall-clock seconds spent analysing one epoch, by stage."""
+
+    epoch: int
+    capture_s: float
+    compression_s: float
+    estimation_s: float
+
+
+COLUMNS = tuple(f.name for f in fields(PlanePoint))
+
+
+class InformationPlaneHistory:
+    """Epoch-indexed record of information-plane points; re-recording an epoch replaces it."""
+
+    def __init__(self) -> None:
+        self._points: dict[int, list[PlanePoint]] = {}
+        self._timings: dict[int, EpochTiming] = {}
+
+    def record(self, points: Sequence[PlanePoint], timing: EpochTiming) -> None:
+        """Store one epoch's points (all layers) and timings, replacing that epoch if present."""
+        epochs = {point.epoch for point in points} | {timing.epoch}
+        if len(epochs) != 1:
+            raise ValueError(f"one record must hold a single epoch, got epochs {sorted(epochs)}")
+        self._points[timing.epoch] = list(points)
+        self._timings[timing.epoch] = timing
+
+    @property
+    def epochs(self) -> list[int]:
+        """Recorded epochs, ascending."""
+        return sorted(self._points)
+
+    def __contains__(self, epoch: int) -> bool:
+        return epoch in self._points
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def rows(self) -> list[PlanePoint]:
+        """All points, by epoch then layer order."""
+        return [point for epoch in self.epochs for point in self._points[epoch]]
+
+    def timings(self) -> list[EpochTiming]:
+        """Per-epoch timings, by epoch."""
+        return [self._timings[epoch] for epoch in self.epochs]
+
+    def layers(self) -> list[str]:
+        """Layer names in first-seen order."""
+        return list(dict.fromkeys(point.layer for point in self.rows()))
+
+    def as_arrays(self) -> dict[str, Any]:
+        """The history as arrays for plotting.
+
+        Returns:
+            ``epochs (E,)`` ints, ``layers`` list of L names and ``I_XL``, ``I_XL_stderr``,
+            ``I_YL``, ``I_YL_stderr`` each ``(E, L)`` float arrays (NaN for gaps), nats.
+        """
+        epochs, layers = self.epochs, self.layers()
+        column = {name: i for i, name in enumerate(layers)}
+        out: dict[str, Any] = {"epochs": np.asarray(epochs, dtype=int), "layers": layers}
+        for key in COLUMNS[2:]:
+            out[key] = np.full((len(epochs), len(layers)), np.nan)
+        for row, epoch in enumerate(epochs):
+            for point in self._points[epoch]:
+                for key in COLUMNS[2:]:
+                    out[key][row, column[point.layer]] = getattr(point, key)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-Python state for checkpoints."""
+        return {
+            "points": [asdict(point) for point in self.rows()],
+            "timings": [asdict(timing) for timing in self.timings()],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Replace the history with a saved one."""
+        self._points, self._timings = {}, {}
+        for point in state.get("points", []):
+            self._points.setdefault(int(point["epoch"]), []).append(PlanePoint(**point))
+        for timing in state.get("timings", []):
+            self._timings[int(timing["epoch"])] = EpochTiming(**timing)
+
+    def write(self, directory: str, stem: str = "information_plane", settings: Mapping[str, Any] | None = None) -> tuple[str, str]:
+        """Write ``<stem>.csv`` (points) and ``<stem>.json`` (points, timings, settings).
+
+        Returns:
+            The CSV and JSON paths.
+        """
+        os.makedirs(directory, exist_ok=True)
+        csv_path = os.path.join(directory, f"{stem}.csv")
+        json_path = os.path.join(directory, f"{stem}.json")
+        with open(csv_path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(asdict(point) for point in self.rows())
+        document = {"settings": dict(settings or {}), **self.state_dict()}
+        with open(json_path, "w") as handle:
+            json.dump(_json_safe(document), handle, indent=1)
+        return csv_path, json_path
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf floats by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
