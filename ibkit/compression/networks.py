@@ -19,12 +19,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import nn
+from torch.nn import functional as F
 
 NEGATIVE_SLOPE = 0.2
 
 
 def check_widths(widths: Sequence[int], name: str) -> tuple[int, ...]:
+    """Return ``widths`` as a tuple if it is a non-empty sequence of positive ints, else raise."""
     widths = tuple(widths)
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {widths!r}")
@@ -89,9 +92,9 @@ class _UpsampleCrop(nn.Module):
         self.size = size
         self.scale = tuple(2 if s > 1 else 1 for s in size)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = self.size
-        return nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest")[..., :height, :width]
+        return F.interpolate(x, scale_factor=self.scale, mode="nearest")[..., :height, :width]
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
