@@ -89,6 +89,7 @@ def main() -> None:
     print(f"| without callback | {baseline_s:.1f} | {baseline_s / args.epochs:.2f} |")
     print(f"| with callback | {with_callback_s:.1f} | {with_callback_s / args.epochs:.2f} |")
     print(f"| overhead | {with_callback_s - baseline_s:.1f} | {(with_callback_s - baseline_s) / args.epochs:.2f} |")
+    print(f"\nRatio of fit wall times, with / without the callback: {with_callback_s / baseline_s:.2f}")
     print(f"\nOne-off compression of the probe inputs ({args.x_compressor}): {plane.x_compression_s:.2f} s\n")
     print("| epoch | capture (s) | compression (s) | estimation (s) | analysis total (s) |")
     print("|---:|---:|---:|---:|---:|")

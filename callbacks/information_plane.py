@@ -21,7 +21,6 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from tqdm import tqdm
 
-import ibkit
 from ibkit.callbacks.capture import LayerRecorder, Selector, capture_activations, capture_seed, resolve_layers
 from ibkit.callbacks.history import EpochTiming, InformationPlaneHistory, PlanePoint
 from ibkit.callbacks.probe import default_probe, pad_rows, probe_tensors, shard_bounds, unpad_gathered
@@ -35,6 +34,7 @@ from ibkit.callbacks.tensorboard_layout import (
 )
 from ibkit.compression import PCA, AutoencoderCompressor
 from ibkit.estimators import METHODS
+from ibkit.estimators.plane import InformationPlaneEstimator
 from ibkit.plotting import plot_information_plane
 
 #: Errors a single layer's compression or estimate may raise; they become gaps unless strict.
@@ -162,6 +162,7 @@ class InformationPlane(Callback):
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
         self._x_codes: torch.Tensor | None = None
         self._x_failed = False
+        self._plane: InformationPlaneEstimator | None = None
         self._log_dir: str | None = None
         self._layout_written = False
         self._last_epoch_analysed: int | None = None
@@ -318,6 +319,20 @@ class InformationPlane(Callback):
                                          accelerator="gpu" if device.type == "cuda" else "cpu")
         return self.x_compressor
 
+    def _plane_estimator(self, x_codes: torch.Tensor | None, y: torch.Tensor,
+                         device: torch.device) -> InformationPlaneEstimator:
+        """The estimator of both MIs, built once: it keeps H(X) across layers and epochs."""
+        if self._plane is None:
+            try:
+                self._plane = InformationPlaneEstimator(x_codes, y.to(device), self.estimator, k=self.k)
+            except ESTIMATE_ERRORS as error:
+                if self.strict or x_codes is None:
+                    raise
+                warnings.warn(f"InformationPlane: the probe codes are unusable ({error}); I(X;L) is left out "
+                              "of every epoch", UserWarning, stacklevel=2)
+                self._plane = InformationPlaneEstimator(None, y.to(device), self.estimator, k=self.k)
+        return self._plane
+
     def _compress_layer(self, activations: torch.Tensor) -> torch.Tensor:
         """``(N, features)`` layer outputs -> ``(N, min(layer_dims, features))`` codes."""
         n_bad = int((~torch.isfinite(activations)).any(dim=1).sum())
@@ -357,7 +372,7 @@ class InformationPlane(Callback):
         compression_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        labels = y.to(device)
+        plane = self._plane_estimator(x_codes, y, device)
         nan = float("nan")
         points = []
         progress = tqdm(codes.items(), desc=f"information plane, epoch {epoch}", total=len(codes),
@@ -369,11 +384,11 @@ class InformationPlane(Callback):
             else:
                 if x_codes is not None:
                     try:
-                        i_xl = ibkit.mutual_information(x_codes, code, method=self.estimator, k=self.k)
+                        i_xl = plane.i_xl(code)
                     except ESTIMATE_ERRORS as error:
                         self._gap(epoch, layer, "I(X;L)", error)
                 try:
-                    i_yl = ibkit.mutual_information(code, labels, method=self.estimator, k=self.k, discrete_y=True)
+                    i_yl = plane.i_yl(code)
                 except ESTIMATE_ERRORS as error:
                     self._gap(epoch, layer, "I(Y;L)", error)
             points.append(PlanePoint(

@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[tuple[str, str], str] = {
     ("bench", "synthetic"): "ibkit.bench.synthetic",
     ("train", "classifier"): "ibkit.models.train_classifier",
+    ("train", "dim"): "ibkit.models.train_dim",
+    ("bench", "dim"): "ibkit.models.bench_dim",
 }
 
 GROUP_HELP = {

@@ -230,3 +230,21 @@ def test_gpu_matches_cpu(method):
     cpu = ibkit.mutual_information(x, y, method=method)
     gpu = ibkit.mutual_information(torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda(), method=method)
     assert gpu.value == pytest.approx(cpu.value, abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["wkl", "ksg"])
+def test_information_plane_estimator_matches_separate_calls(method):
+    from ibkit.estimators.plane import InformationPlaneEstimator
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 2_000)
+    x = rng.standard_normal((2_000, 3)) + labels[:, None]
+    plane = InformationPlaneEstimator(x, labels, method=method)
+    for scale in (0.5, 2.0):
+        layer = torch.from_numpy(x[:, :2] + scale * rng.standard_normal((2_000, 2)))
+        assert plane.i_xl(layer).value == pytest.approx(ibkit.mutual_information(x, layer, method=method).value, abs=1e-12)
+        assert plane.i_yl(layer).value == pytest.approx(
+            ibkit.mutual_information(layer, labels, method=method, discrete_y=True).value, abs=1e-12
+        )
+    with pytest.raises(ValueError, match="same number of samples"):
+        plane.i_xl(torch.zeros(5, 2))

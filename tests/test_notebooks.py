@@ -28,6 +28,7 @@ def this_interpreter_kernel(tmp_path, monkeypatch) -> str:
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("IBKIT_NOTEBOOK_SMALL", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # small models: one thread avoids OpenMP spin-waiting
     return KERNEL_NAME
 
 
@@ -48,8 +49,21 @@ def check_information_plane(notebook, workdir: Path) -> None:
     assert list(logs.glob("events.out.tfevents.*"))
 
 
+def check_noise_injected_dim(notebook, workdir: Path) -> None:
+    """Two figures (embedding vs prior, trade-off), the trade-off table and the TensorBoard logs."""
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    images = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(images) == 2, "expected the embedding figure and the trade-off figure"
+    tables = [output["data"]["text/markdown"] for output in outputs if "text/markdown" in output.get("data", {})]
+    assert len(tables) == 1 and "| p | d·C (nats) |" in tables[0]
+    text = "".join(output.get("text", "") for output in outputs)
+    assert "certificate d·C − Î" in text and "pvalue_henze_zirkler" in text
+    assert list((workdir / "dim_notebook_logs" / "digits" / "version_0").glob("events.out.tfevents.*"))
+    assert (workdir / "dim_notebook_sweep" / "dim_tradeoff.png").is_file()
+
+
 #: Extra checks on an executed notebook and its working directory, by file name.
-CHECKS = {"information_plane.ipynb": check_information_plane}
+CHECKS = {"information_plane.ipynb": check_information_plane, "noise_injected_dim.ipynb": check_noise_injected_dim}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

@@ -180,17 +180,29 @@ class EntropyEstimator(MutualInformationEstimator):
             log_scale = 0.0
         return log_scale - self.pointwise_log_density(x)
 
-    def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        joint = torch.cat([x, y], dim=1)
-        return self.entropy_terms(x, "x") + self.entropy_terms(y, "y") - self.entropy_terms(joint, "(x, y)")
+    def continuous_terms(
+        self, x: torch.Tensor, y: torch.Tensor, x_terms: torch.Tensor | None = None,
+        y_terms: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Pointwise ``h_X + h_Y − h_XY``; pass ``entropy_terms`` of x or y to reuse them."""
+        x_terms = self.entropy_terms(x, "x") if x_terms is None else x_terms
+        y_terms = self.entropy_terms(y, "y") if y_terms is None else y_terms
+        return x_terms + y_terms - self.entropy_terms(torch.cat([x, y], dim=1), "(x, y)")
 
-    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def continuous_discrete_terms(
+        self, x: torch.Tensor, labels: torch.Tensor, x_terms: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pointwise ``h_X − h_{X|Y=y_i}``; pass ``entropy_terms(x)`` to reuse it."""
         # One whitening for H(X) and every H(X | Y=y): the same affine map keeps the neighbour
         # geometry identical in all terms, so well-separated classes give exactly H(Y).
         if self.whiten:
-            x = whiten(x, "x")[0]
-        terms = self.entropy_terms(x, "x", whiten_first=False)
+            x, log_scale = whiten(x, "x")
+        else:
+            log_scale = 0.0
+        if x_terms is None:
+            x_terms = log_scale + self.entropy_terms(x, "x", whiten_first=False)
+        terms = x_terms.clone()
         for index in class_indices(labels, self.min_samples):
             value = int(labels[index[0]])
-            terms[index] -= self.entropy_terms(x[index], f"x given label {value}", whiten_first=False)
+            terms[index] -= log_scale + self.entropy_terms(x[index], f"x given label {value}", whiten_first=False)
         return terms
