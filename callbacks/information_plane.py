@@ -36,6 +36,7 @@ from ibkit.compression import PCA, AutoencoderCompressor
 from ibkit.estimators import METHODS
 from ibkit.estimators.plane import InformationPlaneEstimator
 from ibkit.plotting import plot_information_plane
+from ibkit.validation import check_positive_int
 
 #: Errors a single layer's compression or estimate may raise; they become gaps unless strict.
 ESTIMATE_ERRORS = (ValueError, RuntimeError, ArithmeticError)
@@ -124,8 +125,7 @@ class InformationPlane(Callback):
             raise ValueError(f"unknown estimator {estimator!r}; valid methods are {', '.join(METHODS)}")
         for name, value in (("probe_size", probe_size), ("x_dims", x_dims), ("layer_dims", layer_dims),
                             ("batch_size", batch_size), ("k", k)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(value, name)
         if every_n_epochs is not None and epochs is not None:
             raise ValueError("give either every_n_epochs or epochs, not both")
         if every_n_epochs is not None and (not isinstance(every_n_epochs, int) or every_n_epochs < 1):

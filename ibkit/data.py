@@ -30,7 +30,10 @@ from collections.abc import Callable
 import lightning as L
 import numpy as np
 import torch
+
 from torch.utils.data import DataLoader, TensorDataset
+
+from ibkit.validation import check_positive_int
 
 #: MNIST pixel statistics of the 60k training images (after scaling to [0, 1]), as used by
 #: torchvision's examples and the ICLR 2024 paper's code.
@@ -145,12 +148,6 @@ def _check_fraction(value: float, name: str) -> float:
     return float(value)
 
 
-def _check_positive_int(value: int, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 class SplitDataModule(L.LightningDataModule):
     """Base for in-memory image data modules with seeded train/validation/test splits.
 
@@ -170,9 +167,9 @@ class SplitDataModule(L.LightningDataModule):
 
     def __init__(self, batch_size: int = 128, num_workers: int = 0, seed: int = 0, val_fraction: float = 0.1):
         super().__init__()
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
-        self.num_workers = _check_positive_int(num_workers, "num_workers", minimum=0)
-        self.seed = _check_positive_int(seed, "seed", minimum=0)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.num_workers = check_positive_int(num_workers, "num_workers", minimum=0)
+        self.seed = check_positive_int(seed, "seed", minimum=0)
         self.val_fraction = _check_fraction(val_fraction, "val_fraction")
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
@@ -222,7 +219,7 @@ class SplitDataModule(L.LightningDataModule):
         Returns:
             ``x (N, C, H, W)`` float32 and ``y (N,)`` int64 with ``N = min(size, n_test + n_val)``.
         """
-        size = _check_positive_int(size, "size")
+        size = check_positive_int(size, "size")
         self.setup()
         test_x, test_y = self.test_set.tensors
         if test_x.shape[0] >= size:

@@ -82,11 +82,11 @@ def check_same_length(x: torch.Tensor, y: torch.Tensor, x_name: str = "x", y_nam
         )
 
 
-def check_neighbours(k: int) -> int:
-    """Return ``k`` if it is a valid neighbour count (a positive integer), else raise."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return k
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer ``>= minimum``, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def check_enough_samples(n: int, minimum: int, name: str, reason: str) -> None:

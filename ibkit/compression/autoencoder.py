@@ -22,7 +22,8 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import update_bn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from ibkit.compression.base import Compressor, as_float_batch, check_n_components, cpu_threads
+from ibkit.compression.base import Compressor, as_float_batch, cpu_threads
+from ibkit.validation import check_positive_int
 from ibkit.compression.networks import check_widths, conv_autoencoder, mlp_autoencoder
 from ibkit.layers import AdditiveGaussianNoise
 
@@ -211,7 +212,7 @@ class AutoencoderCompressor(Compressor):
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        self.n_components = check_n_components(n_components)
+        self.n_components = check_positive_int(n_components, "n_components")
         self.architecture = architecture
         self.hidden = check_widths(hidden, "hidden")
         self.channels = check_widths(channels, "channels")

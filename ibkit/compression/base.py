@@ -18,13 +18,6 @@ import numpy as np
 import torch
 
 
-def check_n_components(n_components: int) -> int:
-    """Return ``n_components`` if it is a positive integer, else raise ``ValueError``."""
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
-        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
-    return int(n_components)
-
-
 def as_float_batch(data: Any, name: str = "x", min_samples: int = 1) -> torch.Tensor:
     """Convert a batch of samples to a floating tensor of shape ``(N, ...)``, unflattened.
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from ibkit.compression.base import Compressor, as_float_batch, check_n_components, cpu_threads
+from ibkit.compression.base import Compressor, as_float_batch, cpu_threads
+from ibkit.validation import check_positive_int
 
 
 class PCA(Compressor):
@@ -39,7 +40,7 @@ class PCA(Compressor):
     """
 
     def __init__(self, n_components: int) -> None:
-        self.n_components = check_n_components(n_components)
+        self.n_components = check_positive_int(n_components, "n_components")
 
     def fit(self, x: Any) -> "PCA":
         """Fit the principal axes to ``x``, ``(N, ...)`` with ``N >= 2``; returns ``self``."""

@@ -33,7 +33,7 @@ from scipy.special import digamma, gammaln
 
 from ibkit.estimators.base import EntropyEstimator
 from ibkit.neighbors import knn_distances
-from ibkit.validation import check_neighbours
+from ibkit.validation import check_positive_int
 
 
 def log_unit_ball_volume(d: int) -> float:
@@ -71,7 +71,7 @@ def wkl_weights(k: int, d: int) -> np.ndarray:
     Returns:
         ``(k,)`` float64 weights summing to 1 (see the module docstring for the equations).
     """
-    check_neighbours(k)
+    check_positive_int(k, "k")
     if d < 1:
         raise ValueError(f"dimension must be at least 1, got {d}")
     return np.asarray(_wkl_weights_cached(k, d))
@@ -90,7 +90,7 @@ class KozachenkoLeonenko(EntropyEstimator):
 
     def __init__(self, k: int = 5, whiten: bool = True, device: torch.device | str | None = None):
         super().__init__(whiten=whiten, device=device)
-        self.k = check_neighbours(k)
+        self.k = check_positive_int(k, "k")
 
     @property
     def min_samples(self) -> int:

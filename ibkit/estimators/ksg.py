@@ -27,7 +27,7 @@ from scipy.special import digamma
 
 from ibkit.estimators.base import MutualInformationEstimator, class_indices
 from ibkit.neighbors import count_within, knn_distances
-from ibkit.validation import check_enough_samples, check_neighbours
+from ibkit.validation import check_enough_samples, check_positive_int
 from ibkit.whitening import covariance_spectrum, whiten
 
 
@@ -45,7 +45,7 @@ class KSG(MutualInformationEstimator):
 
     def __init__(self, k: int = 5, whiten: bool = True, device: torch.device | str | None = None):
         super().__init__(device)
-        self.k = check_neighbours(k)
+        self.k = check_positive_int(k, "k")
         self.whiten = whiten
 
     def _prepare(self, x: torch.Tensor, name: str) -> torch.Tensor:

@@ -22,6 +22,8 @@ from typing import Union
 import numpy as np
 import torch
 
+from ibkit.validation import check_positive_int
+
 Seed = Union[int, torch.Generator, None]
 ArrayLike = Union[float, np.ndarray]
 
@@ -38,13 +40,6 @@ def make_generator(seed: Seed) -> torch.Generator:
     else:
         raise ValueError(f"seed must be an int, a torch.Generator or None, got {seed!r}")
     return generator
-
-
-def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as an int if it is an integer ``>= minimum``, else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _as_float_array(value: ArrayLike, name: str) -> np.ndarray:

@@ -20,9 +20,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from ibkit.validation import check_positive_int
+
 from ibkit.synthetic.gaussian import (
     Seed,
-    check_positive_int,
     correlated_gaussians,
     make_generator,
     normal_to_uniform,
