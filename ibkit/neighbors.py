@@ -21,6 +21,9 @@ from sklearn.neighbors import KDTree
 #: Largest dimension for which the CPU path uses a KD-tree rather than brute force.
 KD_TREE_MAX_DIM = 16
 
+#: Leaf size of the counting KD-tree (small leaves let whole nodes be counted at once).
+COUNT_LEAF_SIZE = 10
+
 #: Bytes of pairwise distances one brute-force chunk may hold.
 CHUNK_BYTES = 256 * 2**20
 
@@ -84,12 +87,15 @@ def count_within(x: torch.Tensor, radius: torch.Tensor, p: float = 2.0) -> torch
         # The tree counts ``<= r`` (self included); the largest float below r makes it ``< r``.
         below = np.nextafter(r, 0.0)
         metric = {"metric": "chebyshev"} if math.isinf(p) else {"metric": "minkowski", "p": p}
-        tree = KDTree(points, **metric)
-        parts = np.array_split(np.arange(len(points)), max(1, torch.get_num_threads()))
+        tree = KDTree(points, leaf_size=COUNT_LEAF_SIZE, **metric)
+        # Queries in order of the first coordinate visit the tree with locality; one part per thread.
+        parts = np.array_split(np.argsort(points[:, 0]), max(1, torch.get_num_threads()))
+        counts = np.empty(len(points), dtype=np.int64)
         with ThreadPoolExecutor(len(parts)) as pool:
-            counts = np.concatenate(list(pool.map(
+            for rows, part in zip(parts, pool.map(
                 lambda rows: tree.query_radius(points[rows], below[rows], count_only=True), parts
-            )))
+            )):
+                counts[rows] = part
         counts = np.where(r > 0, counts - 1, 0)
         return torch.from_numpy(counts.astype(np.int64))
     n = x.shape[0]

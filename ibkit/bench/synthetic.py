@@ -155,6 +155,28 @@ def error_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def summary_table(rows: list[Row]) -> str:
+    """Markdown: per estimator (rows) and data set, the MAE on ERROR_RANGE and |error| at the top MI."""
+    datasets = [d for d in DATASETS if any(r.dataset == d for r in rows)]
+    estimators = [e for e in ESTIMATORS if any(r.estimator == e for r in rows)]
+    lookup = {(r.dataset, r.estimator, r.true_mi): r for r in rows}
+    grid = sorted({r.true_mi for r in rows})
+    low, high = ERROR_RANGE
+    middle = max(mi for mi in grid if mi <= high)
+    top = grid[-1]
+    header = "| estimator | " + " | ".join(
+        f"{d}: MAE [{low:g}, {high:g}] | {d}: error at {middle:g} | {d}: error at {top:g}" for d in datasets) + " |"
+    lines = [header, "|---" * (3 * len(datasets) + 1) + "|"]
+    for e in estimators:
+        cells = []
+        for d in datasets:
+            errors = [abs(lookup[(d, e, mi)].estimate - mi) for mi in grid if low <= mi <= high]
+            cells += [f"{np.mean(errors):.2f}", f"{lookup[(d, e, middle)].estimate - middle:+.2f}",
+                      f"{lookup[(d, e, top)].estimate - top:+.2f}"]
+        lines.append(f"| {e} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(rows: list[Row], path: Path) -> None:
     import matplotlib
 
@@ -194,8 +216,8 @@ def run(args: argparse.Namespace) -> int:
     rows = run_benchmark(settings, args.k, args.gaussian_dim, args.seed)
     write_csv(rows, args.out / "results.csv")
     plot(rows, args.out / "estimates.png")
-    table = error_table(rows)
-    (args.out / "errors.md").write_text(table + "\n")
-    print(table)
+    tables = summary_table(rows) + "\n\nAbsolute error per true MI (nats):\n\n" + error_table(rows)
+    (args.out / "errors.md").write_text(tables + "\n")
+    print(tables)
     print(f"\nwrote {args.out / 'results.csv'}, {args.out / 'estimates.png'} and {args.out / 'errors.md'}")
     return 0
