@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import scipy.linalg
 import torch
 
 from ibkit.compression.base import Compressor, as_float_batch, cpu_threads
@@ -18,8 +19,8 @@ class PCA(Compressor):
     data (thin SVD, float64) otherwise. Each axis is signed so that its largest-magnitude
     loading is positive (the convention of scikit-learn's ``svd_flip`` on the components), so
     fitting twice on the same data gives identical codes. The cost is dominated by one
-    ``d×d`` covariance product and one single-threaded ``eigh``: about 0.5–0.9 s for
-    ``N = 10,000`` samples of ``d = 1,352`` features on two otherwise idle CPU cores.
+    ``d×d`` covariance product and a partial eigendecomposition (only the kept axes on CPU):
+    about 0.5 s for ``N = 10,000`` samples of ``d = 1,568`` features on two idle CPU cores.
 
     Args:
         n_components: number of leading components to keep. It is capped at
@@ -55,28 +56,26 @@ class PCA(Compressor):
 
     def _fit(self, data: torch.Tensor) -> torch.Tensor:
         """Fit to validated ``(N, ...)`` data; returns the centred ``(N, d)`` float64 samples."""
-        flat = data.reshape(data.shape[0], -1).to(torch.float64)
-        n, d = flat.shape
-        mean = flat.mean(dim=0)
-        centred = flat - mean
-        # The decompositions run single-threaded on CPU (see cpu_threads); the covariance
-        # product, which parallelises well, keeps every thread.
-        single_thread = 1 if centred.device.type == "cpu" else None
+        centred = data.reshape(data.shape[0], -1).to(torch.float64, copy=True)
+        n, d = centred.shape
+        mean = centred.mean(dim=0)
+        centred -= mean
+        k = min(self.n_components, d, n)
         if d <= n:
             covariance = centred.T @ centred
-            with cpu_threads(single_thread):
-                eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
-            variances = eigenvalues.flip(0).clamp_min(0.0) / (n - 1)
-            axes = eigenvectors.flip(1).T
+            total_variance = covariance.trace() / (n - 1)
+            eigenvalues, eigenvectors = top_eigenpairs(covariance, k)
+            variances = eigenvalues.clamp_min(0.0) / (n - 1)
+            axes = eigenvectors.T
         else:
-            with cpu_threads(single_thread):
+            # The SVD runs single-threaded on CPU (see cpu_threads).
+            with cpu_threads(1 if centred.device.type == "cpu" else None):
                 _, singular_values, axes = torch.linalg.svd(centred, full_matrices=False)
             variances = singular_values.square() / (n - 1)
-        total_variance = variances.sum()
+            total_variance = variances.sum()
         if float(total_variance) <= 0.0:
             raise ValueError(f"x is constant (all {n} samples are identical): no principal axes")
 
-        k = min(self.n_components, d, n)
         components = axes[:k]
         largest = components.abs().argmax(dim=1, keepdim=True)
         signs = torch.sign(components.gather(1, largest))
@@ -117,3 +116,19 @@ class PCA(Compressor):
 
     def __repr__(self) -> str:
         return f"PCA(n_components={self.n_components})"
+
+
+def top_eigenpairs(symmetric: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest eigenvalues ``(k,)`` (decreasing) and eigenvectors ``(d, k)`` of a ``(d, d)`` matrix.
+
+    On CPU only the wanted pairs are computed (LAPACK ``syevr`` with an index range, through
+    SciPy), several times faster than a full ``eigh`` for ``k ≪ d``; elsewhere ``torch.linalg.eigh``.
+    """
+    d = symmetric.shape[0]
+    if symmetric.device.type == "cpu":
+        values, vectors = scipy.linalg.eigh(symmetric.numpy(), subset_by_index=[d - k, d - 1], driver="evr")
+        values, vectors = torch.from_numpy(values), torch.from_numpy(vectors)
+    else:
+        values, vectors = torch.linalg.eigh(symmetric)
+        values, vectors = values[d - k:], vectors[:, d - k:]
+    return values.flip(0), vectors.flip(1)
