@@ -28,6 +28,24 @@ def _check_sigma(sigma: float) -> float:
     return sigma
 
 
+def check_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    """Return ``generator`` if it is a ``torch.Generator`` or ``None``, else raise ``ValueError``."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return generator
+
+
+def draw_noise(like: torch.Tensor, sampler, generator: torch.Generator | None) -> torch.Tensor:
+    """Noise shaped like ``like`` (same dtype and device) from ``sampler`` (``torch.randn``, ``torch.rand``).
+
+    With a ``generator`` the noise is drawn on the generator's device, so a seeded run gives the
+    same numbers wherever the input lives, then moved to ``like``'s device; without one the
+    global RNG of ``like``'s device is used.
+    """
+    device = like.device if generator is None else generator.device
+    return sampler(like.shape, dtype=like.dtype, device=device, generator=generator).to(like.device)
+
+
 class AdditiveGaussianNoise(nn.Module):
     """Add Gaussian noise to the input: ``x + s·ε`` with ``ε ~ N(0, I)``.
 
@@ -65,9 +83,7 @@ class AdditiveGaussianNoise(nn.Module):
         self.sigma = sigma
         self.relative = bool(relative)
         self.enabled_on_eval = bool(enabled_on_eval)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        self.generator = generator
+        self.generator = check_generator(generator)
 
     @property
     def sigma(self) -> float:
@@ -88,11 +104,7 @@ class AdditiveGaussianNoise(nn.Module):
             return x
         if not x.is_floating_point():
             raise ValueError(f"AdditiveGaussianNoise needs a floating-point input, got dtype {x.dtype}")
-        if self.generator is None:
-            noise = torch.randn(x.shape, dtype=x.dtype, device=x.device)
-        else:
-            noise = torch.randn(x.shape, dtype=x.dtype, device=self.generator.device, generator=self.generator)
-            noise = noise.to(x.device)
+        noise = draw_noise(x, torch.randn, self.generator)
         scale = self._sigma * x if self.relative else self._sigma
         return x + scale * noise
 

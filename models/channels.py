@@ -31,6 +31,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
+from ibkit.layers import check_generator, draw_noise
+
 
 def check_noise_level(p: float, name: str = "noise level p") -> float:
     """Return ``p`` as a float if ``0 < p < 1``, else raise ``ValueError``."""
@@ -60,9 +62,7 @@ class NoiseChannel(nn.Module, ABC):
         super().__init__()
         self.p = check_noise_level(p)
         self.enabled_on_eval = bool(enabled_on_eval)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        self.generator = generator
+        self.generator = check_generator(generator)
 
     @property
     def capacity(self) -> float:
@@ -73,10 +73,6 @@ class NoiseChannel(nn.Module, ABC):
     def active(self) -> bool:
         """Whether :meth:`forward` currently adds noise."""
         return self.training or self.enabled_on_eval
-
-    def _draw(self, like: torch.Tensor, sampler) -> torch.Tensor:
-        device = like.device if self.generator is None else self.generator.device
-        return sampler(like.shape, dtype=like.dtype, device=device, generator=self.generator).to(like.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.active:
@@ -107,7 +103,7 @@ class GaussianChannel(NoiseChannel):
         return self.p / math.sqrt(1.0 - self.p**2)
 
     def mix(self, x: torch.Tensor) -> torch.Tensor:
-        noise = self._draw(x, torch.randn)
+        noise = draw_noise(x, torch.randn, self.generator)
         return math.sqrt(1.0 - self.p**2) * x + self.p * noise
 
 
@@ -124,5 +120,5 @@ class UniformChannel(NoiseChannel):
         return self.p / (1.0 - self.p)
 
     def mix(self, x: torch.Tensor) -> torch.Tensor:
-        noise = self._draw(x, torch.rand)
+        noise = draw_noise(x, torch.rand, self.generator)
         return (1.0 - self.p) * x + self.p * noise
