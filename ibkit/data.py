@@ -183,6 +183,16 @@ class SplitDataModule(L.LightningDataModule):
         """A CPU generator seeded with ``seed + offset`` (one offset per random decision)."""
         return torch.Generator().manual_seed(self.seed + offset)
 
+    def test_val_train_indices(self, n: int, test_fraction: float) -> dict[str, torch.Tensor]:
+        """A seeded partition of ``range(n)`` into ``"test"``, ``"val"`` and ``"train"`` index tensors.
+
+        The test and validation parts get ``test_fraction`` and ``val_fraction`` of ``n`` (see
+        :func:`split_sizes`), training the rest; indices are in the permutation's order.
+        """
+        n_test, n_val, _ = split_sizes(n, test_fraction, self.val_fraction)
+        order = torch.randperm(n, generator=self.generator())
+        return {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
@@ -275,9 +285,7 @@ class DigitsDataModule(SplitDataModule):
         digits = load_digits()
         x = torch.as_tensor(digits.images, dtype=torch.float64).unsqueeze(1) / 16.0
         y = torch.as_tensor(digits.target, dtype=torch.int64)
-        n_test, n_val, _ = split_sizes(x.shape[0], self.test_fraction, self.val_fraction)
-        order = torch.randperm(x.shape[0], generator=self.generator())
-        parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+        parts = self.test_val_train_indices(x.shape[0], self.test_fraction)
         train_pixels = x[parts["train"]]
         mean, std = float(train_pixels.mean()), float(train_pixels.std())
         return {name: (_standardise(x[index], mean, std), y[index]) for name, index in parts.items()}
@@ -372,17 +380,15 @@ class MNISTDataModule(SplitDataModule):
             return {"train": (train_x[train], train_y[train]), "val": (train_x[val], train_y[val]),
                     "test": (test_x, test_y)}
 
-        n_test, n_val, n_train = split_sizes(test_x.shape[0], self.test_fraction, self.val_fraction)
+        parts = self.test_val_train_indices(test_x.shape[0], self.test_fraction)
         warnings.warn(
             f"MNIST in {self.data_dir} has only the {test_x.shape[0]}-image test split (no "
-            f"train-images-idx3-ubyte); splitting it into {n_train} training, {n_val} validation and "
-            f"{n_test} test/probe images (seed {self.seed}). Accuracies are not comparable with "
-            "models trained on the 60k training set.",
+            f"train-images-idx3-ubyte); splitting it into {len(parts['train'])} training, "
+            f"{len(parts['val'])} validation and {len(parts['test'])} test/probe images (seed {self.seed}). "
+            "Accuracies are not comparable with models trained on the 60k training set.",
             UserWarning,
             stacklevel=2,
         )
-        order = torch.randperm(test_x.shape[0], generator=self.generator())
-        parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
         return {name: (test_x[index.sort().values], test_y[index.sort().values]) for name, index in parts.items()}
 
 
