@@ -128,8 +128,8 @@ class InformationPlane(Callback):
             check_positive_int(value, name)
         if every_n_epochs is not None and epochs is not None:
             raise ValueError("give either every_n_epochs or epochs, not both")
-        if every_n_epochs is not None and (not isinstance(every_n_epochs, int) or every_n_epochs < 1):
-            raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}")
+        if every_n_epochs is not None:
+            check_positive_int(every_n_epochs, "every_n_epochs")
         if epochs is not None and any(not isinstance(e, int) or e < 0 for e in epochs):
             raise ValueError(f"epochs must be non-negative integers, got {list(epochs)!r}")
         if x_compressor not in (None, "pca", "autoencoder") and not hasattr(x_compressor, "fit_transform"):

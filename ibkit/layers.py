@@ -12,7 +12,7 @@ layers are recorded for MI estimation, which is what :attr:`AdditiveGaussianNois
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -35,15 +35,17 @@ def check_generator(generator: torch.Generator | None) -> torch.Generator | None
     return generator
 
 
-def draw_noise(like: torch.Tensor, sampler, generator: torch.Generator | None) -> torch.Tensor:
-    """Noise shaped like ``like`` (same dtype and device) from ``sampler`` (``torch.randn``, ``torch.rand``).
+def draw_noise(like: torch.Tensor, sampler, generator: torch.Generator | None,
+               shape: Sequence[int] | None = None) -> torch.Tensor:
+    """Noise from ``sampler`` (``torch.randn``, ``torch.rand``) with ``like``'s dtype and device.
 
-    With a ``generator`` the noise is drawn on the generator's device, so a seeded run gives the
-    same numbers wherever the input lives, then moved to ``like``'s device; without one the
-    global RNG of ``like``'s device is used.
+    The shape is ``like``'s unless ``shape`` is given. With a ``generator`` the noise is drawn on
+    the generator's device, so a seeded run gives the same numbers wherever the input lives,
+    then moved to ``like``'s device; without one the global RNG of ``like``'s device is used.
     """
     device = like.device if generator is None else generator.device
-    return sampler(like.shape, dtype=like.dtype, device=device, generator=generator).to(like.device)
+    size = like.shape if shape is None else tuple(shape)
+    return sampler(size, dtype=like.dtype, device=device, generator=generator).to(like.device)
 
 
 class AdditiveGaussianNoise(nn.Module):

@@ -11,16 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ibkit.validation import check_positive_int
+
 
 def _check_pair(a: torch.Tensor, b: torch.Tensor, dim: int) -> None:
     if a.ndim != 2 or b.ndim != 2 or a.shape != b.shape or a.shape[1] != dim:
         raise ValueError(f"critic inputs must both have shape (B, {dim}), got {tuple(a.shape)} and {tuple(b.shape)}")
-
-
-def _check_sizes(dim: int, hidden: int) -> None:
-    for name, value in (("dim", dim), ("hidden", hidden)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"critic {name} must be a positive integer, got {value!r}")
 
 
 class ConcatCritic(nn.Module):
@@ -37,8 +33,8 @@ class ConcatCritic(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 256):
         super().__init__()
-        _check_sizes(dim, hidden)
-        self.dim = dim
+        self.dim = check_positive_int(dim, "critic dim")
+        check_positive_int(hidden, "critic hidden")
         self.joint = nn.Linear(2 * dim, hidden)
         self.head = nn.Sequential(nn.LeakyReLU(), nn.Linear(hidden, hidden), nn.LeakyReLU(), nn.Linear(hidden, 1))
 
@@ -65,10 +61,9 @@ class SeparableCritic(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 128, features: int = 128):
         super().__init__()
-        _check_sizes(dim, hidden)
-        _check_sizes(dim, features)
-        self.dim = dim
-        self.features = features
+        self.dim = check_positive_int(dim, "critic dim")
+        check_positive_int(hidden, "critic hidden")
+        self.features = check_positive_int(features, "critic features")
         self.project_a = nn.Sequential(nn.Linear(dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, features))
         self.project_b = nn.Sequential(nn.Linear(dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, features))
 

@@ -21,6 +21,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ibkit.callbacks.capture import default_layer_names
+from ibkit.validation import check_positive_int
+
 PRIORS = ("gaussian", "uniform")
 
 
@@ -33,9 +36,7 @@ def check_prior(prior: str) -> str:
 
 def check_dim(dim: int) -> int:
     """Return ``dim`` if it is an integer ``>= 1``, else raise ``ValueError``."""
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"embedding dimension d must be an integer >= 1, got {dim!r}")
-    return dim
+    return check_positive_int(dim, "embedding dimension d")
 
 
 class GaussianNormaliser(nn.BatchNorm1d):
@@ -173,10 +174,7 @@ class DIMEncoder(nn.Module):
         self.prior = check_prior(prior)
         self.backbone = backbone
         self.normaliser = make_normaliser(prior, dim)
-        inner = getattr(backbone, "default_ib_layers", None)
-        if inner is None:
-            inner = [name for name, _ in backbone.named_children()]
-        self.default_ib_layers = [f"backbone.{name}" for name in inner] + ["normaliser"]
+        self.default_ib_layers = [f"backbone.{name}" for name in default_layer_names(backbone)] + ["normaliser"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone(x)

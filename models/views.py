@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ibkit.layers import check_generator, draw_noise
+
 
 class RandomAffine(nn.Module):
     """Per-sample random affine augmentation of images (rotation, scale, translation), batched.
@@ -33,12 +35,11 @@ class RandomAffine(nn.Module):
         if scale >= 1:
             raise ValueError(f"scale must be < 1 (a scale factor 1 ± scale), got {scale!r}")
         self.degrees, self.scale, self.translate = float(degrees), float(scale), float(translate)
-        self.generator = generator
+        self.generator = check_generator(generator)
 
     def _uniform(self, n: int, half_width: float, like: torch.Tensor) -> torch.Tensor:
-        device = like.device if self.generator is None else self.generator.device
-        draw = torch.rand(n, dtype=like.dtype, device=device, generator=self.generator).to(like.device)
-        return (2 * draw - 1) * half_width
+        """``(n,)`` draws from ``U(−half_width, half_width)`` with ``like``'s dtype and device."""
+        return (2 * draw_noise(like, torch.rand, self.generator, shape=(n,)) - 1) * half_width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
