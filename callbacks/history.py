@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
+
+from ibkit.plotting import plot_information_plane
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,21 @@ class InformationPlaneHistory:
                 for key in COLUMNS[2:]:
                     out[key][row, column[point.layer]] = getattr(point, key)
         return out
+
+    def figure(self) -> Figure:
+        """The information plane of every recorded epoch (see ``ibkit.plotting.plot_information_plane``).
+
+        Raises:
+            ValueError: nothing has been recorded yet.
+        """
+        if not self._points:
+            raise ValueError("the information-plane history is empty: no epoch has been analysed")
+        arrays = self.as_arrays()
+        return plot_information_plane(
+            arrays["I_XL"], arrays["I_YL"], epochs=arrays["epochs"], layers=arrays["layers"],
+            i_xl_stderr=arrays["I_XL_stderr"], i_yl_stderr=arrays["I_YL_stderr"],
+            title=f"Information plane, epochs {arrays['epochs'][0]}–{arrays['epochs'][-1]}",
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Plain-Python state for checkpoints."""

@@ -35,7 +35,6 @@ from ibkit.callbacks.tensorboard_layout import (
 from ibkit.compression import PCA, AutoencoderCompressor
 from ibkit.estimators import METHODS
 from ibkit.estimators.plane import InformationPlaneEstimator
-from ibkit.plotting import plot_information_plane
 from ibkit.validation import check_positive_int
 
 #: Errors a single layer's compression or estimate may raise; they become gaps unless strict.
@@ -436,12 +435,6 @@ class InformationPlane(Callback):
                 writer.add_custom_scalars(custom_scalars_layout([point.layer for point in points]))
                 self._layout_written = True
             if self.log_figure:
-                arrays = self.history.as_arrays()
-                figure = plot_information_plane(
-                    arrays["I_XL"], arrays["I_YL"], epochs=arrays["epochs"], layers=arrays["layers"],
-                    i_xl_stderr=arrays["I_XL_stderr"], i_yl_stderr=arrays["I_YL_stderr"],
-                    title=f"Information plane, epochs {arrays['epochs'][0]}–{epoch}",
-                )
-                writer.add_figure(FIGURE_TAG, figure, global_step=epoch, close=False)
+                writer.add_figure(FIGURE_TAG, self.history.figure(), global_step=epoch, close=False)
         if self._log_dir is not None:
             self.history.write(self._log_dir, settings=self.settings())

@@ -86,7 +86,7 @@ def mean_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     averaged = []
     for p in levels:
         group = [row for row in rows if row["p"] == p]
-        numeric = {key for key, value in group[0].items() if isinstance(value, (int, float)) and value is not None}
+        numeric = {key for key, value in group[0].items() if isinstance(value, (int, float))}
         averaged.append({**{key: float(np.mean([row[key] for row in group])) for key in numeric}, "n_seeds": len(group)})
     return averaged
 

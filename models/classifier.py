@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ibkit.layers import AdditiveGaussianNoise
+from ibkit.validation import check_positive_int
 
 
 def _pooled_size(size: int, padding: int, blocks: int) -> int:
@@ -82,8 +83,7 @@ class MNISTClassifier(L.LightningModule):
         input_shape = tuple(input_shape)
         if len(input_shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape):
             raise ValueError(f"input_shape must be (C, H, W) positive integers, got {input_shape!r}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        check_positive_int(num_classes, "num_classes", minimum=2)
         if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr!r}")
         if not 0.0 <= dropout < 1.0:

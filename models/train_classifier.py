@@ -27,7 +27,6 @@ from ibkit.compression import AutoencoderCompressor
 from ibkit.data import DATAMODULES, make_datamodule
 from ibkit.estimators import METHODS
 from ibkit.models.classifier import MNISTClassifier
-from ibkit.plotting import plot_information_plane
 
 FIGURE_NAME = "information_plane.png"
 
@@ -81,12 +80,7 @@ def save_final_figure(callback: InformationPlane, directory: str) -> str | None:
     """Write the information plane of every analysed epoch to ``<directory>/information_plane.png``."""
     if len(callback.history) == 0:
         return None
-    arrays = callback.history.as_arrays()
-    figure = plot_information_plane(
-        arrays["I_XL"], arrays["I_YL"], epochs=arrays["epochs"], layers=arrays["layers"],
-        i_xl_stderr=arrays["I_XL_stderr"], i_yl_stderr=arrays["I_YL_stderr"],
-        title=f"Information plane, epochs {arrays['epochs'][0]}–{arrays['epochs'][-1]}",
-    )
+    figure = callback.history.figure()
     path = os.path.join(directory, FIGURE_NAME)
     figure.savefig(path, dpi=120, bbox_inches="tight")
     return path
