@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ibkit.validation import as_samples
+from ibkit.validation import as_samples, check_positive_int
 
 NORMALITY_TESTS = ("henze_zirkler", "shapiro_wilk", "dagostino_pearson")
 
@@ -41,12 +41,6 @@ class HenzeZirklerResult:
 
 def _as_numpy(x: Any, name: str = "x") -> np.ndarray:
     return as_samples(x, name, device="cpu").numpy()
-
-
-def _check_count(value: int, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def henze_zirkler_beta(n: int, d: int) -> float:
@@ -149,8 +143,8 @@ def henze_zirkler(x: Any) -> HenzeZirklerResult:
 
 def random_subsamples(n: int, size: int, count: int, seed: int = 0) -> np.ndarray:
     """``count`` random subsets of ``size`` distinct indices of ``range(n)``: an int array ``(count, size)``."""
-    _check_count(size, "subsample_size", 1)
-    _check_count(count, "n_subsamples", 1)
+    check_positive_int(size, "subsample_size")
+    check_positive_int(count, "n_subsamples")
     if size > n:
         raise ValueError(f"subsample_size={size} exceeds the number of samples {n}")
     keys = np.random.default_rng(seed).random((count, n))
@@ -185,7 +179,7 @@ def normality_pvalues(x: Any, n_subsamples: int = 1024, subsample_size: int = 64
     unknown = [t for t in tests if t not in NORMALITY_TESTS]
     if unknown or not tests:
         raise ValueError(f"unknown normality test(s) {unknown or tests}; valid tests are {', '.join(NORMALITY_TESTS)}")
-    _check_count(subsample_size, "subsample_size", 20)
+    check_positive_int(subsample_size, "subsample_size", minimum=20)
     n, d = data.shape
     if subsample_size <= d:
         raise ValueError(f"subsample_size must exceed the dimension d={d}, got {subsample_size}")
