@@ -23,9 +23,9 @@ from torch.optim.swa_utils import update_bn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from ibkit.compression.base import Compressor, as_float_batch, cpu_threads
-from ibkit.validation import check_positive_int
 from ibkit.compression.networks import check_widths, conv_autoencoder, mlp_autoencoder
 from ibkit.layers import AdditiveGaussianNoise
+from ibkit.validation import check_positive_int
 
 LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
 ARCHITECTURES = ("auto", "mlp", "conv")
