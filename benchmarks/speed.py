@@ -3,9 +3,12 @@
 The reference implements the same formulas the way the ICLR-2024 authors' code does: whiten
 with NumPy, one ``sklearn.neighbors.BallTree`` per space, ``query`` for neighbour distances and
 ``query_radius(count_only=True)`` for KSG's counts, single process. Both implementations run on
-the same correlated-Gaussian data (true MI 2 nats, split evenly over the two sides); the script
-checks that they agree (|Δ| < 1e-6 nats) and prints a markdown table of wall times (one timed
-run each, ibkit's after one untimed warm-up call) and speed-ups.
+the same correlated-Gaussian data (true MI 2 nats, split evenly over the two sides) with the
+same settings (whitening, fixed k, no Gaussian correction, no fallback); the script checks that
+they agree (|Δ| < 1e-6 nats) and prints a markdown table of wall times (one timed run each,
+ibkit's after one untimed warm-up call) and speed-ups. A second ibkit column times the same call
+with normal scores instead of whitening (the default preprocessing: a rank transform of every
+coordinate, O(N log N)), so its cost is visible.
 
     python benchmarks/speed.py                      # N in {5k, 10k, 60k}, joint d in {4, 8}
     python benchmarks/speed.py --sizes 5000 --out benchmarks/results/speed.md
@@ -23,8 +26,7 @@ import torch
 from scipy.special import digamma
 from sklearn.neighbors import BallTree
 
-import ibkit
-from ibkit.estimators import wkl_weights
+from ibkit.estimators import MutualInformationEstimator, make_estimator, wkl_weights
 from ibkit.estimators.knn import log_unit_ball_volume
 from ibkit.synthetic.gaussian import correlated_gaussians
 
@@ -72,6 +74,12 @@ def reference(x: np.ndarray, y: np.ndarray, method: str, k: int) -> float:
     return reference_ksg(x, y, k) if method == "ksg" else reference_entropy_mi(x, y, method, k)
 
 
+def same_settings(method: str, k: int, preprocess: str = "whiten") -> MutualInformationEstimator:
+    """ibkit configured like the reference: fixed k, no correction or fallback."""
+    extra = {} if method == "ksg" else {"correction": None, "fallback": None}
+    return make_estimator(method, k=k, preprocess=preprocess, **extra)
+
+
 def timed(fn) -> tuple[float, float]:
     start = time.perf_counter()
     value = fn()
@@ -89,7 +97,8 @@ def main() -> None:
     args = parser.parse_args()
 
     gpu = torch.cuda.is_available()
-    header = "| N | joint d | method | reference (s) | ibkit CPU (s) | speed-up | abs. difference (nats) |"
+    header = ("| N | joint d | method | reference (s) | ibkit CPU (s) | speed-up | abs. difference (nats) "
+              "| ibkit, normal scores (s) | speed-up |")
     header += " ibkit GPU (s) | GPU speed-up |" if gpu else ""
     rows = [header, "|" + "---|" * (header.count("|") - 1)]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, GPU: {gpu}", flush=True)
@@ -98,18 +107,22 @@ def main() -> None:
             x, y = correlated_gaussians(n, args.mi, d // 2, d - d // 2, seed=n + d)
             x_np, y_np = x.numpy(), y.numpy()
             for method in args.methods:
+                estimator = same_settings(method, args.k)
+                ranked = same_settings(method, args.k, preprocess="normal-scores")
                 ref_value, ref_time = timed(lambda: reference(x_np, y_np, method, args.k))
-                ibkit.mutual_information(x, y, method=method, k=args.k)  # warm-up (thread pools, caches)
-                ours, our_time = timed(lambda: ibkit.mutual_information(x, y, method=method, k=args.k))
+                estimator.estimate(x, y)  # warm-up (thread pools, caches)
+                ours, our_time = timed(lambda: estimator.estimate(x, y))
+                _, ranked_time = timed(lambda: ranked.estimate(x, y))
                 diff = abs(ours - ref_value)
                 if diff > 1e-6:
                     raise SystemExit(f"values differ: {method} N={n} d={d}: ibkit {ours} vs reference {ref_value}")
-                row = f"| {n} | {d} | {method} | {ref_time:.2f} | {our_time:.3f} | {ref_time / our_time:.1f}× | {diff:.1e} |"
+                row = (f"| {n} | {d} | {method} | {ref_time:.2f} | {our_time:.3f} | {ref_time / our_time:.1f}× "
+                       f"| {diff:.1e} | {ranked_time:.3f} | {ref_time / ranked_time:.1f}× |")
                 if gpu:
                     xg, yg = x.cuda(), y.cuda()
-                    ibkit.mutual_information(xg, yg, method=method, k=args.k)  # warm-up
+                    estimator.estimate(xg, yg)  # warm-up
                     torch.cuda.synchronize()
-                    _, gpu_time = timed(lambda: ibkit.mutual_information(xg, yg, method=method, k=args.k))
+                    _, gpu_time = timed(lambda: estimator.estimate(xg, yg))
                     row += f" {gpu_time:.3f} | {ref_time / gpu_time:.1f}× |"
                 rows.append(row)
                 print(row, flush=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -33,7 +34,7 @@ from ibkit.callbacks.tensorboard_layout import (
     timing_tag,
 )
 from ibkit.compression import PCA, AutoencoderCompressor
-from ibkit.estimators import METHODS
+from ibkit.estimators import DEFAULT_METHOD, EstimateWarning, MutualInformationEstimator, resolve_estimator
 from ibkit.estimators.plane import InformationPlaneEstimator
 from ibkit.validation import check_positive_int
 
@@ -78,8 +79,8 @@ class InformationPlane(Callback):
             Default: ``trainer.datamodule.probe_tensors(probe_size)`` if the data module has it,
             else a seeded subset of the validation dataset. Labels ``y`` are class indices.
         probe_size: maximal number of probe samples N (seeded subset of larger sources).
-        estimator: MI method name for ``ibkit.mutual_information`` (``"wkl"``, ``"kl"``, ...).
-        k: neighbour order of the kNN estimators.
+        estimator: MI method name for ``ibkit.mutual_information`` (``"kl"``, ``"wkl"``, ...; its
+            defaults choose k for the data) or an estimator object (``ibkit.estimators.make_estimator``).
         x_compressor: ``"autoencoder"`` (trained once on the probe inputs), ``"pca"``, an object
             with ``fit_transform(x) -> (N, x_dims)`` or ``None`` (raw flattened inputs).
         x_dims: code size of the X compressor built from a name.
@@ -104,8 +105,7 @@ class InformationPlane(Callback):
         select: Selector | Mapping[str, Selector] | None = None,
         probe: Any = None,
         probe_size: int = 10_000,
-        estimator: str = "wkl",
-        k: int = 5,
+        estimator: str | MutualInformationEstimator = DEFAULT_METHOD,
         x_compressor: Any = "autoencoder",
         x_dims: int = 4,
         layer_compressor: str | Callable[[int], Any] | None = "pca",
@@ -120,10 +120,8 @@ class InformationPlane(Callback):
         log_figure: bool = True,
     ):
         super().__init__()
-        if estimator not in METHODS:
-            raise ValueError(f"unknown estimator {estimator!r}; valid methods are {', '.join(METHODS)}")
         for name, value in (("probe_size", probe_size), ("x_dims", x_dims), ("layer_dims", layer_dims),
-                            ("batch_size", batch_size), ("k", k)):
+                            ("batch_size", batch_size)):
             check_positive_int(value, name)
         if every_n_epochs is not None and epochs is not None:
             raise ValueError("give either every_n_epochs or epochs, not both")
@@ -141,8 +139,7 @@ class InformationPlane(Callback):
         self.select = select
         self.probe = probe
         self.probe_size = probe_size
-        self.estimator = estimator
-        self.k = k
+        self.estimator = resolve_estimator(estimator)
         self.x_compressor = x_compressor
         self.x_dims = x_dims
         self.layer_compressor = layer_compressor
@@ -165,6 +162,7 @@ class InformationPlane(Callback):
         self._log_dir: str | None = None
         self._layout_written = False
         self._last_epoch_analysed: int | None = None
+        self._warned: set[tuple[str, str]] = set()
         #: Seconds spent compressing the probe inputs (once, at the first analysed epoch).
         self.x_compression_s: float | None = None
 
@@ -323,13 +321,13 @@ class InformationPlane(Callback):
         """The estimator of both MIs, built once: it keeps H(X) across layers and epochs."""
         if self._plane is None:
             try:
-                self._plane = InformationPlaneEstimator(x_codes, y.to(device), self.estimator, k=self.k)
+                self._plane = InformationPlaneEstimator(x_codes, y.to(device), self.estimator)
             except ESTIMATE_ERRORS as error:
                 if self.strict or x_codes is None:
                     raise
                 warnings.warn(f"InformationPlane: the probe codes are unusable ({error}); I(X;L) is left out "
                               "of every epoch", UserWarning, stacklevel=2)
-                self._plane = InformationPlaneEstimator(None, y.to(device), self.estimator, k=self.k)
+                self._plane = InformationPlaneEstimator(None, y.to(device), self.estimator)
         return self._plane
 
     def _compress_layer(self, activations: torch.Tensor) -> torch.Tensor:
@@ -345,6 +343,23 @@ class InformationPlane(Callback):
         else:
             compressor = self.layer_compressor(n_components)
         return torch.as_tensor(compressor.fit_transform(activations)).to(activations.device)
+
+    @contextmanager
+    def _warnings_once(self, scope: str, epoch: int) -> Iterator[None]:
+        """Pass on the estimators' warnings about ``scope`` (a layer or ``"x"``), each kind once per run."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for record in caught:
+            message = record.message
+            if not isinstance(message, EstimateWarning):
+                warnings.warn_explicit(message, record.category, record.filename, record.lineno)
+                continue
+            if (scope, message.kind) in self._warned:
+                continue
+            self._warned.add((scope, message.kind))
+            warnings.warn(type(message)(f"InformationPlane, epoch {epoch}, {scope!r} (reported once per run): "
+                                        f"{message}", message.variable, message.kind), stacklevel=3)
 
     def _gap(self, epoch: int, layer: str, what: str, error: BaseException) -> None:
         if self.strict:
@@ -371,7 +386,8 @@ class InformationPlane(Callback):
         compression_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        plane = self._plane_estimator(x_codes, y, device)
+        with self._warnings_once("x", epoch):
+            plane = self._plane_estimator(x_codes, y, device)
         nan = float("nan")
         points = []
         progress = tqdm(codes.items(), desc=f"information plane, epoch {epoch}", total=len(codes),
@@ -381,15 +397,16 @@ class InformationPlane(Callback):
             if isinstance(code, BaseException):
                 self._gap(epoch, layer, "capture or compression", code)
             else:
-                if x_codes is not None:
+                with self._warnings_once(layer, epoch):
+                    if x_codes is not None:
+                        try:
+                            i_xl = plane.i_xl(code, layer)
+                        except ESTIMATE_ERRORS as error:
+                            self._gap(epoch, layer, "I(X;L)", error)
                     try:
-                        i_xl = plane.i_xl(code)
+                        i_yl = plane.i_yl(code, layer)
                     except ESTIMATE_ERRORS as error:
-                        self._gap(epoch, layer, "I(X;L)", error)
-                try:
-                    i_yl = plane.i_yl(code)
-                except ESTIMATE_ERRORS as error:
-                    self._gap(epoch, layer, "I(Y;L)", error)
+                        self._gap(epoch, layer, "I(Y;L)", error)
             points.append(PlanePoint(
                 epoch=epoch, layer=layer,
                 I_XL=i_xl.value if i_xl else nan, I_XL_stderr=i_xl.stderr if i_xl else nan,
@@ -407,7 +424,7 @@ class InformationPlane(Callback):
         return {
             "layers": list(self._recorder.layers) if self._recorder else self.layer_names,
             "probe_size": None if self._probe is None else int(self._probe[0].shape[0]),
-            "estimator": self.estimator, "k": self.k,
+            "estimator": repr(self.estimator),
             "x_compressor": repr(self.x_compressor), "x_dims": self.x_dims,
             "layer_compressor": repr(self.layer_compressor), "layer_dims": self.layer_dims,
             "noise_on": self.noise_on, "seed": self.seed, "units": "nats",

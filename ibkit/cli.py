@@ -13,6 +13,7 @@ import importlib
 import sys
 
 COMMANDS: dict[tuple[str, str], str] = {
+    ("bench", "battery"): "ibkit.bench.battery",
     ("bench", "synthetic"): "ibkit.bench.synthetic",
     ("train", "classifier"): "ibkit.models.train_classifier",
     ("train", "dim"): "ibkit.models.train_dim",

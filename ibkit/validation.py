@@ -89,6 +89,13 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_k(k: Any) -> int | str:
+    """``k`` if it is a positive integer or ``"auto"`` (a neighbour order), else ``ValueError``."""
+    if k == "auto":
+        return k
+    return check_positive_int(k, "k")
+
+
 def check_enough_samples(n: int, minimum: int, name: str, reason: str) -> None:
     """Raise ``ValueError`` unless ``n >= minimum``; ``reason`` says why that many are needed."""
     if n < minimum:

@@ -25,7 +25,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from ibkit.callbacks import InformationPlane
 from ibkit.compression import AutoencoderCompressor
 from ibkit.data import DATAMODULES, make_datamodule
-from ibkit.estimators import METHODS
+from ibkit.estimators import DEFAULT_METHOD, METHODS
 from ibkit.models.classifier import MNISTClassifier
 
 FIGURE_NAME = "information_plane.png"
@@ -41,7 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default: 3e-3; paper: 1e-5)")
     parser.add_argument("--sigma", type=float, default=1e-3, help="relative noise level of the injected noise (default: 1e-3)")
     parser.add_argument("--probe-size", type=int, default=10_000, help="max probe samples for MI estimation (default: 10000)")
-    parser.add_argument("--estimator", choices=METHODS, default="wkl", help="MI estimator (default: wkl)")
+    parser.add_argument("--estimator", choices=METHODS, default=DEFAULT_METHOD,
+                        help=f"MI estimator, with its defaults (default: {DEFAULT_METHOD})")
     parser.add_argument("--x-compressor", choices=("autoencoder", "pca"), default="autoencoder",
                         help="compressor of the probe images to 4 dims (default: autoencoder, as in the paper)")
     parser.add_argument("--ae-epochs", type=int, default=100, help="training epochs of the input autoencoder (default: 100)")

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ibkit.callbacks import EpochTiming, InformationPlane, InformationPlaneHistory, PlanePoint
 from ibkit.callbacks.capture import LayerRecorder, capture_activations, first_tensor, resolve_layers
 from ibkit.callbacks.probe import pad_rows, probe_tensors, shard_bounds, unpad_gathered
+from ibkit.estimators import DegenerateDataWarning, EstimateWarning
 from ibkit.layers import AdditiveGaussianNoise
 from ibkit.plotting import plot_information_plane
 
@@ -118,6 +119,25 @@ def test_failing_layers_are_warned_gaps(tmp_path):
         assert all(math.isnan(getattr(points[layer], q)) for q in QUANTITIES)
     document = json.load(open(f"{trainer.log_dir}/information_plane.json"))
     assert [p["I_XL"] for p in document["points"] if p["layer"] != "hidden1"] == [None, None]
+
+
+@pytest.mark.filterwarnings(NO_TB_WARNING)
+def test_a_degenerate_layer_is_reported_once_per_run_and_estimated_by_the_fallback(tmp_path):
+    def parabola(output: torch.Tensor) -> torch.Tensor:  # a 1-D curve in 2-D: degenerate for entropies
+        return torch.stack([output[:, 0], output[:, 0] ** 2], dim=1)
+
+    callback = fast_callback(layers=["hidden1", "out"], select={"out": parabola})
+    train, val = digits_loaders()
+    trainer = make_trainer(tmp_path, 3, [callback])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(seeded_model(), train, val)
+    degenerate = [w for w in caught if issubclass(w.category, DegenerateDataWarning)]
+    fallback = [w for w in caught if issubclass(w.category, EstimateWarning) and w.message.kind == "fallback"]
+    assert len(degenerate) == 1 and "'out'" in str(degenerate[0].message)
+    assert len(fallback) == 1 and "ksg" in str(fallback[0].message)
+    arrays = callback.history.as_arrays()
+    assert np.all(arrays["I_XL"] > -2 * arrays["I_XL_stderr"])
 
 
 @pytest.mark.filterwarnings(NO_TB_WARNING)
@@ -264,7 +284,7 @@ def test_schedule_and_argument_validation():
     assert all(InformationPlane().is_scheduled(e) for e in range(3))
     with pytest.raises(ValueError, match="not both"):
         InformationPlane(every_n_epochs=2, epochs=[1])
-    with pytest.raises(ValueError, match="unknown estimator 'foo'.*wkl"):
+    with pytest.raises(ValueError, match="unknown method 'foo'.*wkl"):
         InformationPlane(estimator="foo")
     with pytest.raises(ValueError, match="x_compressor"):
         InformationPlane(x_compressor="zip")

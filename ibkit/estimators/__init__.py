@@ -1,85 +1,124 @@
-"""Entropy and mutual-information estimators, by name or by class.
+"""Entropy and mutual-information estimators, by name or by object.
 
-Functions ``entropy`` and ``mutual_information`` take a ``method`` name; the classes behind
-the names can also be used directly, each with ``estimate(x, y) -> float`` as its simplest call
-and ``mutual_information(x, y, discrete_x=..., discrete_y=...) -> Estimate`` in general.
+``make_estimator(method, **params)`` builds the estimator behind a name; ``entropy`` and
+``mutual_information`` take a name (with the same parameters) or an estimator object. Every
+estimator offers ``estimate(x, y) -> float`` as its simplest call and
+``mutual_information(x, y, discrete_x=..., discrete_y=...) -> Estimate`` in general.
 
-==============  ===============================================  ===========  ==========
-method          estimator                                          entropy      MI
-==============  ===============================================  ===========  ==========
-``"kl"``        Kozachenko–Leonenko, k-th neighbour                yes          H-sum
-``"wkl"``       weighted Kozachenko–Leonenko (Berrett et al.)      yes          H-sum
-``"kde-ml"``    Gaussian KDE, max-likelihood LOO bandwidth         yes          H-sum
-``"kde-lse"``   Gaussian KDE, least-squares CV bandwidth           yes          H-sum
-``"ksg"``       Kraskov–Stögbauer–Grassberger, algorithm 1         no           direct
-==============  ===============================================  ===========  ==========
+==============  =================================================  =======  ==========
+method          estimator                                            entropy  MI
+==============  =================================================  =======  ==========
+``"kl"``        Kozachenko–Leonenko, k-th neighbour                  yes      H-sum
+``"wkl"``       weighted Kozachenko–Leonenko (Berrett et al.)        yes      H-sum
+``"kde-ml"``    Gaussian KDE, max-likelihood LOO bandwidth           yes      H-sum
+``"kde-lse"``   Gaussian KDE, least-squares CV bandwidth             yes      H-sum
+``"ksg"``       Kraskov–Stögbauer–Grassberger, algorithm 1           no       direct
+==============  =================================================  =======  ==========
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-import torch
-
-from ibkit.estimators.base import EntropyEstimator, MutualInformationEstimator
+from ibkit.estimators.base import MutualInformationEstimator
+from ibkit.estimators.entropy_estimator import EntropyEstimator
+from ibkit.estimators.diagnostics import DegenerateDataWarning, EstimateWarning
 from ibkit.estimators.kde import KernelDensity
-from ibkit.estimators.knn import KozachenkoLeonenko, WeightedKozachenkoLeonenko, wkl_weights
+from ibkit.estimators.knn import KozachenkoLeonenko, WeightedKozachenkoLeonenko, auto_k, wkl_weights
 from ibkit.estimators.ksg import KSG
+from ibkit.estimators.preprocessing import PREPROCESSING
 from ibkit.result import Estimate
 
-METHODS = ("kl", "wkl", "ksg", "kde-ml", "kde-lse")
-ENTROPY_METHODS = ("kl", "wkl", "kde-ml", "kde-lse")
+#: Method name -> (estimator class, parameters fixed by the name).
+REGISTRY: dict[str, tuple[type[MutualInformationEstimator], dict[str, Any]]] = {
+    "kl": (KozachenkoLeonenko, {}),
+    "wkl": (WeightedKozachenkoLeonenko, {}),
+    "ksg": (KSG, {}),
+    "kde-ml": (KernelDensity, {"bandwidth": "ml"}),
+    "kde-lse": (KernelDensity, {"bandwidth": "lse"}),
+}
+METHODS = tuple(REGISTRY)
+ENTROPY_METHODS = tuple(name for name, (cls, _) in REGISTRY.items() if issubclass(cls, EntropyEstimator))
+#: The method ``entropy`` and ``mutual_information`` use unless told otherwise.
+DEFAULT_METHOD = "wkl"
 
 
-def make_estimator(
-    method: str, *, k: int = 5, whiten: bool = True, device: torch.device | str | None = None
-) -> MutualInformationEstimator:
-    """The estimator object behind a method name (``k`` is ignored by the KDE methods)."""
-    if method == "kl":
-        return KozachenkoLeonenko(k=k, whiten=whiten, device=device)
-    if method == "wkl":
-        return WeightedKozachenkoLeonenko(k=k, whiten=whiten, device=device)
-    if method == "ksg":
-        return KSG(k=k, whiten=whiten, device=device)
-    if method in ("kde-ml", "kde-lse"):
-        return KernelDensity(bandwidth=method[4:], whiten=whiten, device=device)
-    raise ValueError(f"unknown method {method!r}; valid methods are {', '.join(METHODS)}")
+def method_parameters(method: str) -> tuple[str, ...]:
+    """The keyword parameters ``make_estimator(method, ...)`` accepts."""
+    cls, fixed = _lookup(method)
+    names = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    return tuple(name for name in names if name not in fixed)
 
 
-def entropy(
-    x: Any, method: str = "kl", *, k: int = 5, whiten: bool = True, device: torch.device | str | None = None
-) -> Estimate:
+def _lookup(method: str) -> tuple[type[MutualInformationEstimator], dict[str, Any]]:
+    if method not in REGISTRY:
+        raise ValueError(f"unknown method {method!r}; valid methods are {', '.join(METHODS)}")
+    return REGISTRY[method]
+
+
+def make_estimator(method: str, **params: Any) -> MutualInformationEstimator:
+    """The estimator object behind a method name, configured by ``params``.
+
+    Example: ``make_estimator("wkl", k=20, preprocess="whiten")``.
+
+    Raises:
+        ValueError: an unknown method, or a parameter the method does not take (the message
+            lists the ones it does); invalid parameter values.
+    """
+    cls, fixed = _lookup(method)
+    unknown = sorted(set(params) - set(method_parameters(method)))
+    if unknown:
+        raise ValueError(f"method {method!r} does not take {', '.join(unknown)}; its parameters are "
+                         f"{', '.join(method_parameters(method))}")
+    return cls(**fixed, **params)
+
+
+def resolve_estimator(method: str | MutualInformationEstimator, **params: Any) -> MutualInformationEstimator:
+    """An estimator from a name and parameters, or an estimator object given as is (no parameters)."""
+    if isinstance(method, MutualInformationEstimator):
+        if params:
+            raise ValueError(f"parameters {', '.join(sorted(params))} were given with an estimator object; "
+                             "configure the object instead")
+        return method
+    if not isinstance(method, str):
+        raise ValueError(f"method must be a name ({', '.join(METHODS)}) or an estimator object, got {method!r}")
+    return make_estimator(method, **params)
+
+
+def entropy(x: Any, method: str | EntropyEstimator = DEFAULT_METHOD, **params: Any) -> Estimate:
     """Differential entropy of samples ``x`` in nats.
 
     Args:
         x: ``(N, d)`` or ``(N,)`` samples, torch tensor (any device) or numpy array.
-        method: one of ``"kl"``, ``"wkl"``, ``"kde-ml"``, ``"kde-lse"``.
-        k: neighbour order for the kNN methods.
-        whiten: estimate at unit covariance and correct by ``½·log det Σ``.
-        device: where to compute; default is the input's device.
+        method: one of ``"kl"``, ``"wkl"``, ``"kde-ml"``, ``"kde-lse"``, or an entropy estimator.
+        **params: the method's parameters (``method_parameters(method)``), e.g. ``k``,
+            ``preprocess`` (``"whiten"`` unless given: only affine transforms keep the entropy),
+            ``correction``, ``seed``, ``device``.
 
     Returns:
         ``Estimate`` with ``float(est)`` (nats), ``est.stderr`` and ``est.ci(level)``.
     """
-    if method not in ENTROPY_METHODS:
+    if isinstance(method, str) and method not in ENTROPY_METHODS:
         raise ValueError(
             f"method {method!r} does not estimate entropy; valid entropy methods are {', '.join(ENTROPY_METHODS)}"
         )
-    estimator = make_estimator(method, k=k, whiten=whiten, device=device)
-    assert isinstance(estimator, EntropyEstimator)
+    if isinstance(method, str):
+        params.setdefault("preprocess", "whiten")
+    estimator = resolve_estimator(method, **params)
+    if not isinstance(estimator, EntropyEstimator):
+        raise ValueError(f"{type(estimator).__name__} does not estimate entropy")
     return estimator.entropy(x)
 
 
 def mutual_information(
     x: Any,
     y: Any,
-    method: str = "wkl",
+    method: str | MutualInformationEstimator = DEFAULT_METHOD,
     *,
-    k: int = 5,
     discrete_x: bool = False,
     discrete_y: bool = False,
-    whiten: bool = True,
-    device: torch.device | str | None = None,
+    **params: Any,
 ) -> Estimate:
     """Mutual information I(X;Y) in nats from paired samples.
 
@@ -90,30 +129,36 @@ def mutual_information(
     Args:
         x: ``(N, dx)`` or ``(N,)`` samples (integer labels if ``discrete_x``).
         y: ``(N, dy)`` or ``(N,)`` samples (integer labels if ``discrete_y``).
-        method: one of ``"kl"``, ``"wkl"``, ``"ksg"``, ``"kde-ml"``, ``"kde-lse"``.
-        k: neighbour order for the kNN methods.
+        method: one of ``METHODS`` or an estimator object.
         discrete_x, discrete_y: treat that side as discrete labels.
-        whiten: whiten each continuous variable before estimation (MI is unchanged by it).
-        device: where to compute; default is the input's device.
+        **params: the method's parameters, e.g. ``k`` (an integer or ``"auto"``), ``preprocess``
+            (``"none"``, ``"standardize"``, ``"whiten"``, ``"normal-scores"``), ``seed``, ``device``.
 
     Returns:
         ``Estimate`` (nats) whose standard error comes from the pointwise MI terms.
     """
-    estimator = make_estimator(method, k=k, whiten=whiten, device=device)
+    estimator = resolve_estimator(method, **params)
     return estimator.mutual_information(x, y, discrete_x=discrete_x, discrete_y=discrete_y)
 
 
 __all__ = [
+    "DEFAULT_METHOD",
+    "DegenerateDataWarning",
     "ENTROPY_METHODS",
-    "METHODS",
     "EntropyEstimator",
+    "EstimateWarning",
     "KSG",
     "KernelDensity",
     "KozachenkoLeonenko",
+    "METHODS",
     "MutualInformationEstimator",
+    "PREPROCESSING",
     "WeightedKozachenkoLeonenko",
+    "auto_k",
     "entropy",
     "make_estimator",
+    "method_parameters",
     "mutual_information",
+    "resolve_estimator",
     "wkl_weights",
 ]

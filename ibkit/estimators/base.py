@@ -1,37 +1,81 @@
-"""Shared machinery: validation, the three MI cases, and entropy-based MI.
+"""Shared machinery: preprocessing, the three MI cases, entropy-based MI and the sanity checks.
 
 Every estimator reduces its result to per-sample terms whose mean is the estimate; the
 standard error is their standard deviation over √N (``Estimate.from_terms``). For mutual
 information the pointwise terms are combined *before* averaging, so the standard error accounts
 for the correlation between the entropy estimates rather than adding their errors.
+
+Before it is returned, every MI estimate is checked (:meth:`MutualInformationEstimator.checked`):
+a non-finite value or one beyond ``±PLAUSIBLE_LOG_N·log N`` (no non-parametric estimator can
+resolve that much from N samples) is a ``ValueError``; a value negative beyond
+``NEGATIVE_STDERRS`` standard errors, or above the entropy of discrete labels, is a warning that
+the estimator is biased on these data. Each continuous variable is also checked for degeneracy
+(:mod:`ibkit.estimators.diagnostics`), with at most one warning per variable and call.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 
+from ibkit.estimators.diagnostics import DegenerateDataWarning, EstimateWarning, caller_stacklevel, degeneracy
+from ibkit.estimators.preprocessing import check_preprocess, normal_scores
 from ibkit.result import Estimate
-from ibkit.validation import as_labels, as_samples, check_enough_samples, check_same_length
-from ibkit.whitening import covariance_spectrum, whiten
+from ibkit.validation import as_labels, as_samples, check_same_length
+
+#: |MI| above this multiple of log N is numerically meaningless for N samples: a ValueError.
+PLAUSIBLE_LOG_N = 2.0
+#: Fewest samples an estimate (each class's, with labels) takes with ``k="auto"``.
+AUTO_MIN_SAMPLES = 10
+#: An MI estimate more than this many standard errors below zero is reported as biased.
+NEGATIVE_STDERRS = 3.0
+
+
+
+def advice(preprocess: str) -> str:
+    """What a user can do about a degenerate variable or a biased estimate."""
+    steps = ["inject a little noise into the network (ibkit.layers.AdditiveGaussianNoise)",
+             "try method='ksg', the most robust to degenerate variables"]
+    if preprocess != "normal-scores":
+        steps.insert(0, "use preprocess='normal-scores' (it removes heavy tails and saturation per coordinate)")
+    return "; ".join(steps)
+
+
+class Prepared(NamedTuple):
+    """A continuous variable ready for estimation (:meth:`MutualInformationEstimator.prepare`).
+
+    Attributes:
+        samples: ``(N, d)`` float64 samples, preprocessed (normal scores) or with ties broken.
+        degenerate: whether the degeneracy check flagged them (a warning has been issued).
+    """
+
+    samples: torch.Tensor
+    degenerate: bool
 
 
 class MutualInformationEstimator(ABC):
     """Base class: ``mutual_information(x, y)`` for continuous and discrete variables.
 
-    Subclasses implement the continuous–continuous and continuous–discrete cases on validated
+    Subclasses implement the continuous–continuous and continuous–discrete cases on prepared
     float64 tensors; the discrete–discrete case is the plug-in estimator for every method.
 
     Args:
+        preprocess: the MI-invariant transform of each continuous variable
+            (``ibkit.estimators.preprocessing``): ``"none"``, ``"standardize"``, ``"whiten"`` or
+            ``"normal-scores"``.
+        seed: seeds everything random in the estimate (tie-breaking, subsamples).
         device: where to compute; default is the input's device (CPU for numpy input).
     """
 
     name: ClassVar[str]
 
-    def __init__(self, device: torch.device | str | None = None):
+    def __init__(self, preprocess: str, seed: int = 0, device: torch.device | str | None = None):
+        self.preprocess = check_preprocess(preprocess)
+        self.seed = seed
         self.device = device
 
     def mutual_information(
@@ -46,32 +90,85 @@ class MutualInformationEstimator(ABC):
 
         Returns:
             ``Estimate`` (nats) with a standard error from the pointwise MI terms.
+
+        Raises:
+            ValueError: bad input (see ``ibkit.validation``) or an implausible estimate.
         """
-        x_t = as_labels(x, "x", self.device) if discrete_x else break_ties(as_samples(x, "x", self.device), "x")
-        y_t = as_labels(y, "y", self.device) if discrete_y else break_ties(as_samples(y, "y", self.device), "y")
-        check_same_length(x_t, y_t)
         if discrete_x and discrete_y:
-            terms = plugin_mi_terms(x_t, y_t)
-            return Estimate.from_terms(terms, "plugin")
-        if discrete_x:
-            terms = self.continuous_discrete_terms(y_t, x_t)
-        elif discrete_y:
-            terms = self.continuous_discrete_terms(x_t, y_t)
-        else:
-            terms = self.continuous_terms(x_t, y_t)
-        return Estimate.from_terms(terms, self.name)
+            x_codes, y_codes = as_labels(x, "x", self.device), as_labels(y, "y", self.device)
+            check_same_length(x_codes, y_codes)
+            return Estimate.from_terms(plugin_mi_terms(x_codes, y_codes), "plugin")
+        if discrete_x or discrete_y:
+            labels = as_labels(x if discrete_x else y, "x" if discrete_x else "y", self.device)
+            prepared = self.prepare(y if discrete_x else x, "y" if discrete_x else "x")
+            check_same_length(prepared.samples, labels)
+            return self.checked(self.continuous_discrete_estimate(prepared, labels), labels)
+        x_prepared, y_prepared = self.prepare(x, "x"), self.prepare(y, "y")
+        check_same_length(x_prepared.samples, y_prepared.samples)
+        return self.checked(self.continuous_estimate(x_prepared, y_prepared))
 
     def estimate(self, x: Any, y: Any) -> float:
         """I(X;Y) in nats for continuous ``x`` and ``y`` (the "Beyond Normal" benchmark call)."""
         return float(self.mutual_information(x, y))
 
+    def prepare(self, data: Any, name: str) -> Prepared:
+        """Validated ``(N, d)`` float64 samples, normal scores applied if chosen, ties broken.
+
+        Warns (:class:`DegenerateDataWarning`) if the samples lie near a lower-dimensional set
+        or in tight clusters.
+        """
+        samples = as_samples(data, name, self.device)
+        samples = normal_scores(samples, self.seed) if self.preprocess == "normal-scores" else break_ties(samples, name)
+        return Prepared(samples, warn_if_degenerate(samples, name, self.preprocess, self.seed))
+
+    def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
+        """The (unchecked) continuous–continuous estimate for prepared variables."""
+        return Estimate.from_terms(self.continuous_terms(x.samples, y.samples), self.name)
+
+    def continuous_discrete_estimate(self, x: Prepared, labels: torch.Tensor) -> Estimate:
+        """The (unchecked) continuous–discrete estimate for a prepared ``x`` and label codes."""
+        return Estimate.from_terms(self.continuous_discrete_terms(x.samples, labels), self.name)
+
+    def checked(self, estimate: Estimate, labels: torch.Tensor | None = None, variable: str | None = None) -> Estimate:
+        """``estimate`` if plausible; see the module docstring for the rules.
+
+        Args:
+            estimate: an MI estimate.
+            labels: the discrete side's codes, if any (its plug-in entropy bounds the MI).
+            variable: name used in messages (default: the estimate's pair).
+        """
+        what = f"I({variable or 'x; y'})"
+        limit = PLAUSIBLE_LOG_N * math.log(max(estimate.n, 2))
+        if not math.isfinite(estimate.value) or not math.isfinite(estimate.stderr):
+            raise ValueError(f"{self.name} gave a non-finite estimate of {what} ({estimate.value}); the data are "
+                             "degenerate for this estimator: " + advice(self.preprocess))
+        if abs(estimate.value) > limit:
+            raise ValueError(
+                f"{self.name} estimated {what} = {estimate.value:.4g} nats, beyond what {estimate.n} samples "
+                f"can support (|I| <= {PLAUSIBLE_LOG_N:g}·log N = {limit:.1f}): the estimate is meaningless; "
+                + advice(self.preprocess))
+        if estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
+            warnings.warn(EstimateWarning(
+                f"{self.name} estimated {what} = {estimate:.3f} nats, negative beyond {NEGATIVE_STDERRS:g} standard "
+                "errors: the estimator is biased on these data; " + advice(self.preprocess), variable, "negative"),
+                stacklevel=caller_stacklevel())
+        if labels is not None:
+            ceiling = float(Estimate.from_terms(label_entropy_terms(labels), "plugin"))
+            if estimate.value > ceiling + NEGATIVE_STDERRS * estimate.stderr:
+                warnings.warn(EstimateWarning(
+                    f"{self.name} estimated {what} = {estimate:.3f} nats, above the entropy of the labels "
+                    f"({ceiling:.3f} nats) beyond {NEGATIVE_STDERRS:g} standard errors: the estimator is biased on "
+                    "these data; " + advice(self.preprocess), variable, "above-label-entropy"),
+                    stacklevel=caller_stacklevel())
+        return estimate
+
     @abstractmethod
     def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` pointwise MI terms for float64 ``x (N, dx)`` and ``y (N, dy)``."""
+        """``(N,)`` pointwise MI terms for prepared ``x (N, dx)`` and ``y (N, dy)``."""
 
     @abstractmethod
     def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` pointwise MI terms for float64 ``x (N, d)`` and int64 ``labels (N,)``."""
+        """``(N,)`` pointwise MI terms for prepared ``x (N, d)`` and int64 ``labels (N,)``."""
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -89,7 +186,7 @@ def break_ties(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     al., ties are broken by noise of ``TIE_JITTER`` standard deviations per feature, added once
     in the input space, so every entropy of one MI estimate (marginal, joint, per class) sees the
     same points and the ±log-scale terms cancel. Differential entropies of data with ties are
-    still biased low (the true value is −∞), hence the warning.
+    still biased low (the true value is −∞), hence the warning. (Normal scores never tie.)
 
     Args:
         x: ``(N, d)`` float64 samples.
@@ -102,7 +199,7 @@ def break_ties(x: torch.Tensor, name: str = "x") -> torch.Tensor:
         f"{TIE_JITTER:g} standard deviations. Estimates for data with ties are biased (continuous "
         "data, e.g. from a network with injected noise, avoids this).",
         UserWarning,
-        stacklevel=4,
+        stacklevel=caller_stacklevel(),
     )
     generator = torch.Generator(device=x.device).manual_seed(0)
     scale = x.std(dim=0).clamp_min(torch.finfo(torch.float64).tiny)
@@ -110,13 +207,42 @@ def break_ties(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     return x + TIE_JITTER * scale * noise
 
 
+def warn_if_degenerate(x: torch.Tensor, name: str, preprocess: str, seed: int = 0) -> bool:
+    """Issue one :class:`DegenerateDataWarning` if ``x (N, d)`` is near-degenerate (see diagnostics).
+
+    ``preprocess`` is the one already applied to ``x``; the advice depends on it.
+
+    Returns:
+        Whether ``x`` was flagged.
+    """
+    found = degeneracy(x, seed)
+    if found is None or not (found.low_dimensional or found.clustered):
+        return False
+    if found.low_dimensional:
+        kind = "low-dimensional"
+        what = (f"lie near a ~{found.dimension:.1f}-dimensional set (a Gaussian sample would read "
+                f"{found.reference_dimension:.1f})")
+    else:
+        kind = "clustered"
+        what = (f"sit in tight clusters (nearest-neighbour distances {1 / found.distance_ratio:.0f}× below "
+                "those of a Gaussian sample at the same covariance)")
+    warnings.warn(DegenerateDataWarning(
+        f"{name}: its {x.shape[0]} samples in {x.shape[1]} dimensions {what}; entropy-based estimates can be "
+        "off by whole nats. To fix it, " + advice(preprocess) + ".", name, kind), stacklevel=caller_stacklevel())
+    return True
+
+
+def label_entropy_terms(codes: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` plug-in terms ``−log p(y_i)`` of label codes; their mean is H(Y) in nats."""
+    counts = torch.bincount(codes).to(torch.float64)
+    return math.log(codes.shape[0]) - counts[codes].log()
+
+
 def plugin_mi_terms(x_codes: torch.Tensor, y_codes: torch.Tensor) -> torch.Tensor:
     """Pointwise plug-in MI ``log p(x,y) / (p(x) p(y))`` for label codes, ``(N,)`` float64."""
-    n = x_codes.shape[0]
     n_y = int(y_codes.max()) + 1
     joint = x_codes * n_y + y_codes
-    count = lambda codes: torch.bincount(codes).to(torch.float64)[codes]  # noqa: E731
-    return torch.log(count(joint) * n / (count(x_codes) * count(y_codes)))
+    return label_entropy_terms(x_codes) + label_entropy_terms(y_codes) - label_entropy_terms(joint)
 
 
 def class_indices(labels: torch.Tensor, min_size: int, name: str = "y") -> list[torch.Tensor]:
@@ -131,78 +257,3 @@ def class_indices(labels: torch.Tensor, min_size: int, name: str = "y") -> list[
             )
         groups.append(index)
     return groups
-
-
-class EntropyEstimator(MutualInformationEstimator):
-    """Base for differential-entropy estimators; MI follows from entropies.
-
-    Continuous–continuous MI is ``H(X) + H(Y) − H(X,Y)``; continuous–discrete MI is
-    ``H(X) − Σ_y p(y)·H(X | Y=y)`` with each conditional entropy estimated on its own class.
-
-    Args:
-        whiten: estimate on whitened data and add ``½·log det Σ`` (recommended: kNN and
-            isotropic kernels are most accurate at unit covariance).
-        device: where to compute; default is the input's device.
-    """
-
-    def __init__(self, whiten: bool = True, device: torch.device | str | None = None):
-        super().__init__(device)
-        self.whiten = whiten
-
-    @property
-    def min_samples(self) -> int:
-        """Smallest sample count the estimator accepts."""
-        return 2
-
-    @property
-    def sample_requirement(self) -> str:
-        """Why ``min_samples`` samples are needed, for error messages."""
-        return "leave-one-out density estimates need at least 2 samples"
-
-    @abstractmethod
-    def pointwise_log_density(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` float64 leave-one-out ``log p̂(x_i)`` for prepared ``(N, d)`` samples."""
-
-    def entropy(self, x: Any) -> Estimate:
-        """Differential entropy of ``x`` ``(N, d)`` in nats with its standard error."""
-        return Estimate.from_terms(self.entropy_terms(break_ties(as_samples(x, "x", self.device), "x")), self.name)
-
-    def entropy_terms(self, x: torch.Tensor, name: str = "x", whiten_first: bool | None = None) -> torch.Tensor:
-        """``(N,)`` per-sample entropy terms ``−log p̂(x_i)`` (nats) for float64 ``(N, d)`` x.
-
-        ``whiten_first`` overrides the estimator's ``whiten`` setting for this call.
-        """
-        check_enough_samples(x.shape[0], self.min_samples, name, self.sample_requirement)
-        if self.whiten if whiten_first is None else whiten_first:
-            x, log_scale = whiten(x, name)
-        else:
-            covariance_spectrum(x, name)
-            log_scale = 0.0
-        return log_scale - self.pointwise_log_density(x)
-
-    def continuous_terms(
-        self, x: torch.Tensor, y: torch.Tensor, x_terms: torch.Tensor | None = None,
-        y_terms: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Pointwise ``h_X + h_Y − h_XY``; pass ``entropy_terms`` of x or y to reuse them."""
-        x_terms = self.entropy_terms(x, "x") if x_terms is None else x_terms
-        y_terms = self.entropy_terms(y, "y") if y_terms is None else y_terms
-        return x_terms + y_terms - self.entropy_terms(torch.cat([x, y], dim=1), "(x, y)")
-
-    def continuous_discrete_terms(
-        self, x: torch.Tensor, labels: torch.Tensor, x_terms: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Pointwise ``h_X − h_{X|Y=y_i}``; pass ``entropy_terms(x)`` to reuse it."""
-        # One whitening for H(X) and every H(X | Y=y): the same affine map keeps the neighbour
-        # geometry identical in all terms, so well-separated classes give exactly H(Y).
-        if self.whiten:
-            x, log_scale = whiten(x, "x")
-        else:
-            log_scale = 0.0
-        if x_terms is None:
-            x_terms = log_scale + self.entropy_terms(x, "x", whiten_first=False)
-        terms = x_terms.clone()
-        for index in class_indices(labels, self.min_samples):
-            value = int(labels[index[0]])
-            terms[index] -= log_scale + self.entropy_terms(x[index], f"x given label {value}", whiten_first=False)
-        return terms

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
-from ibkit.estimators.base import EntropyEstimator
+from ibkit.estimators.entropy_estimator import EntropyEstimator
 from ibkit.neighbors import row_blocks
 
 BANDWIDTH_RULES = ("ml", "lse")
@@ -159,10 +159,14 @@ class KernelDensity(EntropyEstimator):
 
     Args:
         bandwidth: ``"ml"`` (maximum leave-one-out likelihood), ``"lse"`` (least-squares
-            cross-validation) or a fixed positive float (in whitened units when ``whiten``).
+            cross-validation) or a fixed positive float (in the units of the normalised data).
         search_samples: largest sample the bandwidth search runs on (default 2,000; ``None``
             searches on all N samples, at ``O(N²)`` cost per trial bandwidth).
-        whiten: estimate at unit covariance and correct by ``½·log det Σ``.
+        preprocess: ``"none"``, ``"standardize"``, ``"whiten"`` or ``"normal-scores"`` (MI only;
+            every entropy term is then whitened).
+        fallback: ``"ksg"`` estimates the MI of degenerate variables by KSG (with a warning), or
+            ``None``.
+        seed: seeds tie-breaking of the normal scores and the degeneracy check's subsample.
         device: where to compute; default is the input's device.
 
     Attributes:
@@ -173,10 +177,12 @@ class KernelDensity(EntropyEstimator):
         self,
         bandwidth: str | float = "ml",
         search_samples: int | None = 2_000,
-        whiten: bool = True,
+        preprocess: str = "normal-scores",
+        fallback: str | None = "ksg",
+        seed: int = 0,
         device: torch.device | str | None = None,
     ):
-        super().__init__(whiten=whiten, device=device)
+        super().__init__(preprocess=preprocess, fallback=fallback, seed=seed, device=device)
         if search_samples is not None and (not isinstance(search_samples, int) or search_samples < 2):
             raise ValueError(f"search_samples must be an integer >= 2 or None, got {search_samples!r}")
         self.search_samples = search_samples

@@ -25,44 +25,64 @@ import math
 import torch
 from scipy.special import digamma
 
-from ibkit.estimators.base import MutualInformationEstimator, class_indices
+from ibkit.estimators.base import AUTO_MIN_SAMPLES, MutualInformationEstimator, class_indices
+from ibkit.estimators.preprocessing import affine_normalise
 from ibkit.neighbors import count_within, knn_distances
-from ibkit.validation import check_enough_samples, check_positive_int
-from ibkit.whitening import covariance_spectrum, whiten
+from ibkit.validation import check_enough_samples, check_k
+
+#: The neighbour order of ``k="auto"`` (the usual choice; KSG's bias grows with k at high MI).
+KSG_AUTO_K = 5
 
 
 class KSG(MutualInformationEstimator):
     """KSG mutual-information estimator (Kraskov et al. 2004, algorithm 1).
 
     Args:
-        k: neighbour order in the joint space (default 5).
-        whiten: whiten x and y separately first (an invertible map, so the true MI is
-            unchanged; it puts both sides on the same scale for the max-norm).
+        k: neighbour order in the joint space, or ``"auto"`` (``KSG_AUTO_K``, at most N/10).
+        preprocess: the MI-invariant transform of x and y (each separately): ``"none"``,
+            ``"standardize"``, ``"whiten"`` or ``"normal-scores"`` (ranks to normal scores and
+            nothing more, since whitening can hide dependence that lives in a high-variance
+            direction from the max-norm).
+        seed: seeds tie-breaking of the normal scores and the degeneracy check's subsample.
         device: where to compute; default is the input's device.
     """
 
     name = "ksg"
 
-    def __init__(self, k: int = 5, whiten: bool = True, device: torch.device | str | None = None):
-        super().__init__(device)
-        self.k = check_positive_int(k, "k")
-        self.whiten = whiten
+    def __init__(self, k: int | str = "auto", preprocess: str = "normal-scores", seed: int = 0,
+                 device: torch.device | str | None = None):
+        super().__init__(preprocess=preprocess, seed=seed, device=device)
+        self.k = check_k(k)
+
+    def order(self, n: int) -> int:
+        """The neighbour order used for ``n`` samples."""
+        return max(1, min(KSG_AUTO_K, n // 10)) if self.k == "auto" else self.k
+
+    @property
+    def min_samples(self) -> int:
+        """Fewest samples (per class, with labels) the estimator accepts."""
+        return AUTO_MIN_SAMPLES if self.k == "auto" else self.k + 1
+
+    @property
+    def sample_requirement(self) -> str:
+        if self.k == "auto":
+            return f"k='auto' needs at least {AUTO_MIN_SAMPLES} samples (per class with labels)"
+        return f"k={self.k} nearest neighbours need N > k"
 
     def _prepare(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        check_enough_samples(x.shape[0], self.k + 1, name, f"k={self.k} nearest neighbours need N > k")
-        if self.whiten:
-            return whiten(x, name)[0]
-        covariance_spectrum(x, name)
-        return x
+        check_enough_samples(x.shape[0], self.min_samples, name, self.sample_requirement)
+        normalisation = "none" if self.preprocess == "normal-scores" else self.preprocess
+        return affine_normalise(x, normalisation, name)[0]
 
     def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = self._prepare(x, "x"), self._prepare(y, "y")
         n = x.shape[0]
-        radius = knn_distances(torch.cat([x, y], dim=1), self.k, p=math.inf)[:, -1].to(x.device)
+        k = self.order(n)
+        radius = knn_distances(torch.cat([x, y], dim=1), k, p=math.inf)[:, -1].to(x.device)
         n_x = count_within(x, radius, p=math.inf).to(x.device)
         n_y = count_within(y, radius, p=math.inf).to(x.device)
         return (
-            digamma(self.k) + digamma(n)
+            digamma(k) + digamma(n)
             - torch.special.digamma(n_x.to(torch.float64) + 1.0)
             - torch.special.digamma(n_y.to(torch.float64) + 1.0)
         )
@@ -70,12 +90,13 @@ class KSG(MutualInformationEstimator):
     def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         x = self._prepare(x, "x")
         n = x.shape[0]
+        k = self.order(int(torch.bincount(labels).min()))
         class_radius = torch.empty(n, dtype=torch.float64, device=x.device)
         class_size = torch.empty(n, dtype=torch.float64, device=x.device)
-        for index in class_indices(labels, self.k + 1):
-            class_radius[index] = knn_distances(x[index], self.k).to(x.device)[:, -1]
+        for index in class_indices(labels, self.min_samples):
+            class_radius[index] = knn_distances(x[index], k).to(x.device)[:, -1]
             class_size[index] = float(index.numel())
         # ``m_i`` counts samples within d_i inclusive: strictly within the next float up.
         inclusive = torch.nextafter(class_radius, torch.tensor(math.inf, dtype=torch.float64, device=x.device))
         m = count_within(x, inclusive).to(x.device).to(torch.float64)
-        return digamma(n) - torch.special.digamma(class_size) + digamma(self.k) - torch.special.digamma(m)
+        return digamma(n) - torch.special.digamma(class_size) + digamma(k) - torch.special.digamma(m)

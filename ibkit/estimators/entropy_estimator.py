@@ -1,0 +1,163 @@
+"""Entropy-based estimators: MI as a sum of entropies, with the fallback for degenerate data."""
+
+from __future__ import annotations
+
+import warnings
+from abc import abstractmethod
+from typing import Any
+
+import torch
+
+from ibkit.estimators.base import (
+    NEGATIVE_STDERRS,
+    MutualInformationEstimator,
+    Prepared,
+    break_ties,
+    class_indices,
+    warn_if_degenerate,
+)
+from ibkit.estimators.diagnostics import EstimateWarning, caller_stacklevel
+from ibkit.estimators.ksg import KSG
+from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise, check_preprocess
+from ibkit.result import Estimate
+from ibkit.validation import as_samples, check_enough_samples
+
+#: What entropy-based estimators may fall back to for degenerate variables.
+FALLBACKS = (None, "ksg")
+
+
+class EntropyEstimator(MutualInformationEstimator):
+    """Base for differential-entropy estimators; MI follows from entropies.
+
+    Continuous–continuous MI is ``H(X) + H(Y) − H(X,Y)``; continuous–discrete MI is
+    ``H(X) − Σ_y p(y)·H(X | Y=y)`` with each conditional entropy estimated on its own class.
+
+    Each entropy is estimated at a normalised scale and corrected by the log-determinant:
+    ``"whiten"`` (and ``"normal-scores"``, after the rank transform of each variable) whitens
+    every term (the marginals and the joint each with its own covariance), ``"standardize"``
+    scales each coordinate, ``"none"`` uses the samples as they are.
+
+    A degenerate variable (samples near a lower-dimensional set or in tight clusters, see
+    :mod:`ibkit.estimators.diagnostics`) has a differential entropy near −∞ that no k-NN or
+    kernel estimate gets right, and an entropy-based MI can be off by whole nats (negative,
+    typically). With ``fallback="ksg"`` the continuous–continuous MI of such variables is the
+    KSG estimate instead, which never estimates an entropy, with a warning; so is any entropy-based
+    estimate negative beyond ``NEGATIVE_STDERRS`` standard errors, a value no MI can take and the
+    sure sign of degeneracy the check missed. The continuous–
+    discrete case keeps the entropy-based estimate: its marginal and class-conditional terms
+    share one normalisation, so clusters that follow the labels give exactly ``H(Y)``.
+
+    Args:
+        preprocess: see :class:`MutualInformationEstimator`; entropy itself accepts only the
+            affine ones.
+        fallback: ``"ksg"`` or ``None`` (estimate degenerate variables as any others).
+        seed, device: see :class:`MutualInformationEstimator`.
+    """
+
+    def __init__(self, preprocess: str, fallback: str | None = "ksg", seed: int = 0,
+                 device: torch.device | str | None = None):
+        super().__init__(preprocess=preprocess, seed=seed, device=device)
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+        self.fallback = fallback
+
+    def min_samples(self, d: int) -> int:
+        """Smallest sample count the estimator accepts in ``d`` dimensions."""
+        return 2
+
+    def sample_requirement(self, d: int) -> str:
+        """Why ``min_samples(d)`` samples are needed, for error messages."""
+        return "leave-one-out density estimates need at least 2 samples"
+
+    @property
+    def term_normalisation(self) -> str:
+        """The affine normalisation of every entropy term (``"whiten"`` for normal scores)."""
+        return "whiten" if self.preprocess == "normal-scores" else self.preprocess
+
+    def reference_bias(self, n: int, d: int) -> float:
+        """Known bias (nats) of the entropy estimate of ``n`` normalised samples in ``d`` dimensions.
+
+        Subtracted from entropies and continuous–continuous MI; 0 unless a subclass knows it.
+        """
+        return 0.0
+
+    @abstractmethod
+    def pointwise_log_density(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` float64 leave-one-out ``log p̂(x_i)`` for normalised ``(N, d)`` samples."""
+
+    def entropy(self, x: Any) -> Estimate:
+        """Differential entropy of ``x`` ``(N, d)`` in nats with its standard error.
+
+        Raises:
+            ValueError: ``preprocess`` is not affine (a rank transform changes the entropy).
+        """
+        check_preprocess(self.preprocess, AFFINE_PREPROCESSING)
+        samples = break_ties(as_samples(x, "x", self.device), "x")
+        warn_if_degenerate(samples, "x", self.preprocess, self.seed)
+        bias = self.reference_bias(*samples.shape)
+        return Estimate.from_terms(self.entropy_terms(samples, "x"), self.name, offset=-bias)
+
+    def entropy_terms(self, x: torch.Tensor, name: str = "x", normalise: bool = True) -> torch.Tensor:
+        """``(N,)`` per-sample entropy terms ``−log p̂(x_i)`` (nats) for prepared ``(N, d)`` x.
+
+        ``normalise=False`` skips the term's own normalisation (the caller has normalised ``x``).
+        """
+        check_enough_samples(x.shape[0], self.min_samples(x.shape[1]), name, self.sample_requirement(x.shape[1]))
+        log_scale = 0.0
+        if normalise:
+            x, log_scale = affine_normalise(x, self.term_normalisation, name)
+        return log_scale - self.pointwise_log_density(x)
+
+    def continuous_estimate(self, x: Prepared, y: Prepared, x_terms: torch.Tensor | None = None,
+                            y_terms: torch.Tensor | None = None) -> Estimate:
+        """The (unchecked) continuous estimate: entropy-based, or the fallback's where that fails.
+
+        ``x_terms``/``y_terms``: ``entropy_terms`` of x or y to reuse.
+        """
+        if self.fallback is not None and (x.degenerate or y.degenerate):
+            return self._fall_back(x, y, "a variable is degenerate (see the warning above)")
+        estimate = Estimate.from_terms(self.continuous_terms(x.samples, y.samples, x_terms, y_terms), self.name)
+        if self.fallback is not None and estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
+            return self._fall_back(x, y, f"its estimate {estimate:.3f} nats is negative beyond {NEGATIVE_STDERRS:g} "
+                                         "standard errors, which no MI can be")
+        return estimate
+
+    def _fall_back(self, x: Prepared, y: Prepared, reason: str) -> Estimate:
+        warnings.warn(EstimateWarning(
+            f"{self.name}: {reason}, so I(x; y) is the {self.fallback} estimate instead "
+            f"(fallback={self.fallback!r}; fallback=None keeps {self.name})", kind="fallback"),
+            stacklevel=caller_stacklevel())
+        return KSG(preprocess=self.preprocess, seed=self.seed, device=self.device).continuous_estimate(x, y)
+
+
+    def continuous_terms(
+        self, x: torch.Tensor, y: torch.Tensor, x_terms: torch.Tensor | None = None,
+        y_terms: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Pointwise ``h_X + h_Y − h_XY`` minus the reference biases; pass ``entropy_terms`` of x or y to reuse them."""
+        x_terms = self.entropy_terms(x, "x") if x_terms is None else x_terms
+        y_terms = self.entropy_terms(y, "y") if y_terms is None else y_terms
+        n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
+        bias = self.reference_bias(n, dx) + self.reference_bias(n, dy) - self.reference_bias(n, dx + dy)
+        return x_terms + y_terms - self.entropy_terms(torch.cat([x, y], dim=1), "(x, y)") - bias
+
+    def with_size(self, n: int, d: int) -> EntropyEstimator:
+        """This estimator with every data-dependent setting fixed as for ``n`` samples in ``d`` dimensions.
+
+        The continuous–discrete case uses it to give H(X) and every H(X | Y=y) the same settings
+        (the smallest class's); estimators without such settings return themselves.
+        """
+        return self
+
+    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Pointwise ``h_X − h_{X|Y=y_i}`` for prepared ``x (N, d)`` and label codes ``(N,)``."""
+        classes = class_indices(labels, self.min_samples(x.shape[1]))
+        estimator = self.with_size(min(index.numel() for index in classes), x.shape[1])
+        # One normalisation and one neighbour order for H(X) and every H(X | Y=y): the neighbour
+        # geometry is then identical in all terms, so well-separated classes give exactly H(Y).
+        x, log_scale = affine_normalise(x, self.term_normalisation, "x")
+        terms = log_scale + estimator.entropy_terms(x, "x", normalise=False)
+        for index in classes:
+            value = int(labels[index[0]])
+            terms[index] -= log_scale + estimator.entropy_terms(x[index], f"x given label {value}", normalise=False)
+        return terms
