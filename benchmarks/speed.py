@@ -10,8 +10,8 @@ ibkit's after one untimed warm-up call) and speed-ups. A second ibkit column tim
 with normal scores instead of whitening (the default preprocessing: a rank transform of every
 coordinate, O(N log N)), so its cost is visible.
 
-    python benchmarks/speed.py                      # N in {5k, 10k, 60k}, joint d in {4, 8}
-    python benchmarks/speed.py --sizes 5000 --out benchmarks/results/speed.md
+    ibkit bench speed                      # N in {5k, 10k, 60k}, joint d in {4, 8}
+    ibkit bench speed --sizes 5000 --out benchmarks/results/speed.md
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ import torch
 from scipy.special import digamma
 from sklearn.neighbors import BallTree
 
+from ibkit.benchmarks.command import argparse_main
 from ibkit.estimators import MutualInformationEstimator, make_estimator, wkl_weights
 from ibkit.estimators.knn import log_unit_ball_volume
+from ibkit.report import markdown_table
 from ibkit.synthetic.gaussian import correlated_gaussians
 
 
@@ -86,22 +88,19 @@ def timed(fn) -> tuple[float, float]:
     return float(value), time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[5_000, 10_000, 60_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[4, 8], help="joint dimension (split evenly)")
-    parser.add_argument("--methods", nargs="+", default=["kl", "wkl", "ksg"])
+    parser.add_argument("--methods", nargs="+", choices=("kl", "wkl", "ksg"), default=["kl", "wkl", "ksg"])
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--mi", type=float, default=2.0, help="true MI of the test data, nats")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
-    args = parser.parse_args()
 
+
+def run(args: argparse.Namespace) -> int:
     gpu = torch.cuda.is_available()
-    header = ("| N | joint d | method | reference (s) | ibkit CPU (s) | speed-up | abs. difference (nats) "
-              "| ibkit, normal scores (s) | speed-up |")
-    header += " ibkit GPU (s) | GPU speed-up |" if gpu else ""
-    rows = [header, "|" + "---|" * (header.count("|") - 1)]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, GPU: {gpu}", flush=True)
+    rows = []
     for n in args.sizes:
         for d in args.dims:
             x, y = correlated_gaussians(n, args.mi, d // 2, d - d // 2, seed=n + d)
@@ -116,22 +115,23 @@ def main() -> None:
                 diff = abs(ours - ref_value)
                 if diff > 1e-6:
                     raise SystemExit(f"values differ: {method} N={n} d={d}: ibkit {ours} vs reference {ref_value}")
-                row = (f"| {n} | {d} | {method} | {ref_time:.2f} | {our_time:.3f} | {ref_time / our_time:.1f}× "
-                       f"| {diff:.1e} | {ranked_time:.3f} | {ref_time / ranked_time:.1f}× |")
+                row = {"N": n, "joint d": d, "method": method, "reference (s)": f"{ref_time:.2f}",
+                       "ibkit CPU (s)": f"{our_time:.3f}", "speed-up": f"{ref_time / our_time:.1f}×",
+                       "abs. difference (nats)": f"{diff:.1e}", "ibkit, normal scores (s)": f"{ranked_time:.3f}",
+                       "speed-up, normal scores": f"{ref_time / ranked_time:.1f}×"}
                 if gpu:
                     xg, yg = x.cuda(), y.cuda()
                     estimator.estimate(xg, yg)  # warm-up
-                    torch.cuda.synchronize()
                     _, gpu_time = timed(lambda: estimator.estimate(xg, yg))
-                    row += f" {gpu_time:.3f} | {ref_time / gpu_time:.1f}× |"
+                    row.update({"ibkit GPU (s)": f"{gpu_time:.3f}", "GPU speed-up": f"{ref_time / gpu_time:.1f}×"})
                 rows.append(row)
                 print(row, flush=True)
-    table = "\n".join(rows)
+    table = markdown_table(rows)
     print("\n" + table)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(table + "\n")
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+main = argparse_main("ibkit bench speed", __doc__, configure, run)

@@ -1,4 +1,4 @@
-"""TensorBoard helpers for the information-plane callback: scalar tags and the custom-scalars layout."""
+"""TensorBoard for the information-plane callback: scalar tags, the metrics of an epoch, the layout."""
 
 from __future__ import annotations
 
@@ -6,32 +6,62 @@ from collections.abc import Iterable, Sequence
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
+from ibkit.history import EpochTiming, PlanePoint
+
 #: Prefix of every tag the callback writes.
 PREFIX = "ib"
 FIGURE_TAG = f"{PREFIX}/information_plane"
 TIMING_KEYS = ("capture_s", "compression_s", "estimation_s")
+#: The plotted band is the estimate ± this many standard errors.
+BAND_STDERRS = 2.0
+QUANTITY_TITLES = {"I_XL": "I(X;L)", "I_YL": "I(Y;L)"}
 
 
 def scalar_tag(layer: str, quantity: str) -> str:
-    """``ib/<layer>/<quantity>``, e.g. ``ib/fc1/I_XL`` or ``ib/fc1/I_YL_stderr``."""
+    """``ib/<layer>/<quantity>``, e.g. ``ib/fc1/I_XL``, ``ib/fc1/I_YL_stderr`` or ``ib/fc1/I_XL_lower``."""
     return f"{PREFIX}/{layer}/{quantity}"
 
 
 def timing_tag(stage: str) -> str:
-    """``ib/time/<stage>`` for a stage in :data:`TIMING_KEYS`."""
+    """``ib/time/<stage>`` for a stage in :data:`TIMING_KEYS` (or ``x_compression_s``)."""
     return f"{PREFIX}/time/{stage}"
 
 
-def custom_scalars_layout(layers: Sequence[str]) -> dict:
-    """Layout for ``SummaryWriter.add_custom_scalars``: one chart of every layer's I(X;L), one of I(Y;L).
+def plane_metrics(points: Sequence[PlanePoint], timing: EpochTiming, x_compression_s: float | None) -> dict[str, float]:
+    """Scalars of one analysed epoch: per layer and quantity the value, its standard error and the
+    ``lower``/``upper`` ends of the ±2 SE band (NaN gaps are left out), plus the analysis times."""
+    metrics = {}
+    for point in points:
+        for quantity in QUANTITY_TITLES:
+            value, stderr = getattr(point, quantity), getattr(point, f"{quantity}_stderr")
+            if value != value:  # NaN is a gap: not logged
+                continue
+            metrics[scalar_tag(point.layer, quantity)] = value
+            metrics[scalar_tag(point.layer, f"{quantity}_stderr")] = stderr
+            metrics[scalar_tag(point.layer, f"{quantity}_lower")] = value - BAND_STDERRS * stderr
+            metrics[scalar_tag(point.layer, f"{quantity}_upper")] = value + BAND_STDERRS * stderr
+    for stage in TIMING_KEYS:
+        metrics[timing_tag(stage)] = getattr(timing, stage)
+    if x_compression_s is not None:
+        metrics[timing_tag("x_compression_s")] = x_compression_s
+    return metrics
 
-    The format is ``{category: {chart title: ["Multiline", [tags]]}}``; the writer turns it into
-    the ``tensorboard.plugins.custom_scalar.layout_pb2.Layout`` protobuf.
+
+def custom_scalars_layout(layers: Sequence[str]) -> dict:
+    """Layout for ``SummaryWriter.add_custom_scalars``: per quantity, one margin chart per layer.
+
+    Each chart draws the estimate with its ±2 SE band (``["Margin", [value, lower, upper]]``,
+    exact tags). The format is ``{category: {chart title: [chart type, tags]}}``; the writer turns
+    it into the ``tensorboard.plugins.custom_scalar.layout_pb2.Layout`` protobuf.
     """
-    charts = {}
-    for quantity, title in (("I_XL", "I(X;L), nats"), ("I_YL", "I(Y;L), nats")):
-        charts[title] = ["Multiline", [scalar_tag(layer, quantity) for layer in layers]]
-    return {"information plane": charts}
+    layout = {}
+    for quantity, title in QUANTITY_TITLES.items():
+        layout[f"{title} ± {BAND_STDERRS:g} SE, nats"] = {
+            layer: ["Margin", [scalar_tag(layer, quantity), scalar_tag(layer, f"{quantity}_lower"),
+                               scalar_tag(layer, f"{quantity}_upper")]]
+            for layer in layers
+        }
+    return layout
 
 
 def find_tensorboard(loggers: Iterable[Logger]) -> TensorBoardLogger | None:

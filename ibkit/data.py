@@ -21,9 +21,8 @@ split into train/validation/test with a ``UserWarning`` saying so.
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
+import tempfile
 import warnings
 from collections.abc import Callable
 
@@ -31,9 +30,9 @@ import lightning as L
 import numpy as np
 import torch
 
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, random_split
 
-from ibkit.validation import check_positive_int
+from ibkit.validation import check_number, check_positive_int
 
 #: MNIST pixel statistics of the 60k training images (after scaling to [0, 1]), as used by
 #: torchvision's examples and the ICLR 2024 paper's code.
@@ -42,16 +41,6 @@ MNIST_STD = 0.3081
 
 #: Default MNIST directory when ``data_dir`` is not given.
 DEFAULT_MNIST_DIR = os.path.join(os.path.expanduser("~"), ".cache", "ibkit", "mnist")
-
-#: IDX type codes (third magic byte) -> big-endian numpy dtype.
-IDX_DTYPES = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
 
 #: MNIST IDX file stems per split.
 MNIST_FILES = {
@@ -64,40 +53,27 @@ MNIST_FILES = {
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (the format of the original MNIST files), gzip-compressed or raw.
 
-    The header is two zero bytes, a type code byte (``0x08`` uint8, ``0x09`` int8, ``0x0B``
-    int16, ``0x0C`` int32, ``0x0D`` float32, ``0x0E`` float64), a byte with the number of
-    dimensions ``d``, then ``d`` big-endian uint32 sizes, followed by the data in C order.
-    Files whose name ends in ``.gz`` are decompressed.
+    Parsing is torchvision's (``read_sn3_pascalvincent_tensor``, strict sizes); a ``.gz`` file is
+    first decompressed into a temporary directory with ``torchvision.datasets.utils.extract_archive``.
 
     Returns:
-        An array of the stored shape, in native byte order.
+        An array of the stored shape.
 
     Raises:
-        ValueError: bad magic number, unknown type code, truncated header, or a data size that
-            does not match the header.
+        ValueError: the file is not a valid IDX file (magic number, type code, or a data size
+            that does not match its header), naming the file.
     """
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+    from torchvision.datasets.utils import extract_archive
+
     path = os.fspath(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
-    type_code, ndim = raw[2], raw[3]
-    if type_code not in IDX_DTYPES:
-        raise ValueError(f"{path}: unknown IDX type code 0x{type_code:02x}")
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes for {ndim} dimensions)")
-    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = IDX_DTYPES[type_code]
-    expected = math.prod(shape) * dtype.itemsize
-    if len(raw) - header_size != expected:
-        raise ValueError(
-            f"{path}: IDX header says shape {shape} ({expected} data bytes) but the file holds "
-            f"{len(raw) - header_size} data bytes"
-        )
-    data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
+    with tempfile.TemporaryDirectory() as scratch:
+        raw = extract_archive(path, scratch) if path.endswith(".gz") else path
+        try:
+            return read_sn3_pascalvincent_tensor(raw, strict=True).numpy()
+        except (AssertionError, KeyError, RuntimeError, ValueError) as error:
+            raise ValueError(f"{path}: not a valid IDX file (bad magic number, type code, or data size for "
+                             f"its header shape): {error or type(error).__name__}") from error
 
 
 def _find_idx(directory: str, stem: str) -> str | None:
@@ -142,12 +118,6 @@ def read_mnist_split(directory: str, split: str) -> tuple[np.ndarray, np.ndarray
 
 
 # ------------------------------------------------------------------------------ data modules
-def _check_fraction(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
-    return float(value)
-
-
 class SplitDataModule(L.LightningDataModule):
     """Base for in-memory image data modules with seeded train/validation/test splits.
 
@@ -160,17 +130,21 @@ class SplitDataModule(L.LightningDataModule):
         num_workers: ``DataLoader`` worker processes.
         seed: seeds the splits, the probe subset and the training loader's shuffling.
         val_fraction: share of the training data held out for validation.
+        drop_last: drop the last, incomplete training batch (for losses whose scale depends on
+            the batch size, such as InfoNCE).
     """
 
     num_classes: int = 10
     input_shape: tuple[int, int, int]
 
-    def __init__(self, batch_size: int = 128, num_workers: int = 0, seed: int = 0, val_fraction: float = 0.1):
+    def __init__(self, batch_size: int = 128, num_workers: int = 0, seed: int = 0, val_fraction: float = 0.1,
+                 drop_last: bool = False):
         super().__init__()
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.num_workers = check_positive_int(num_workers, "num_workers", minimum=0)
         self.seed = check_positive_int(seed, "seed", minimum=0)
-        self.val_fraction = _check_fraction(val_fraction, "val_fraction")
+        self.val_fraction = check_number(val_fraction, "val_fraction", 0.0, 1.0, open_interval=True)
+        self.drop_last = bool(drop_last)
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
@@ -189,9 +163,8 @@ class SplitDataModule(L.LightningDataModule):
         The test and validation parts get ``test_fraction`` and ``val_fraction`` of ``n`` (see
         :func:`split_sizes`), training the rest; indices are in the permutation's order.
         """
-        n_test, n_val, _ = split_sizes(n, test_fraction, self.val_fraction)
-        order = torch.randperm(n, generator=self.generator())
-        return {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+        parts = random_split(range(n), split_sizes(n, test_fraction, self.val_fraction), generator=self.generator())
+        return {name: torch.as_tensor(part.indices) for name, part in zip(("test", "val", "train"), parts)}
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -216,7 +189,7 @@ class SplitDataModule(L.LightningDataModule):
 
     def _make_loader(self, dataset: TensorDataset, shuffle: bool) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          generator=self.generator(1) if shuffle else None,
+                          generator=self.generator(1) if shuffle else None, drop_last=shuffle and self.drop_last,
                           persistent_workers=self.num_workers > 0)
 
     def probe_tensors(self, size: int = 10_000) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,16 +241,17 @@ class DigitsDataModule(SplitDataModule):
     Shapes: ``x (N, 1, 8, 8)`` float32, ``y (N,)`` int64.
 
     Args:
-        batch_size, num_workers, seed, val_fraction: see :class:`SplitDataModule`.
+        batch_size, num_workers, seed, val_fraction, drop_last: see :class:`SplitDataModule`.
         test_fraction: share of the images held out as the test split (also the probe set).
     """
 
     input_shape = (1, 8, 8)
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, val_fraction: float = 0.1,
-                 test_fraction: float = 0.2):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_fraction=val_fraction)
-        self.test_fraction = _check_fraction(test_fraction, "test_fraction")
+                 test_fraction: float = 0.2, drop_last: bool = False):
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_fraction=val_fraction,
+                         drop_last=drop_last)
+        self.test_fraction = check_number(test_fraction, "test_fraction", 0.0, 1.0, open_interval=True)
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         from sklearn.datasets import load_digits
@@ -313,7 +287,7 @@ class MNISTDataModule(SplitDataModule):
     Args:
         data_dir: the MNIST folder; default ``~/.cache/ibkit/mnist``.
         download: let torchvision download MNIST into ``data_dir`` (needs internet).
-        batch_size, num_workers, seed, val_fraction: see :class:`SplitDataModule`.
+        batch_size, num_workers, seed, val_fraction, drop_last: see :class:`SplitDataModule`.
         test_fraction: share of the 10k images held out for testing/probing when only the test
             split is available (ignored otherwise).
     """
@@ -321,11 +295,13 @@ class MNISTDataModule(SplitDataModule):
     input_shape = (1, 28, 28)
 
     def __init__(self, data_dir: str | os.PathLike | None = None, download: bool = False, batch_size: int = 128,
-                 num_workers: int = 0, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_fraction=val_fraction)
+                 num_workers: int = 0, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
+                 drop_last: bool = False):
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_fraction=val_fraction,
+                         drop_last=drop_last)
         self.data_dir = os.fspath(data_dir) if data_dir is not None else DEFAULT_MNIST_DIR
         self.download = bool(download)
-        self.test_fraction = _check_fraction(test_fraction, "test_fraction")
+        self.test_fraction = check_number(test_fraction, "test_fraction", 0.0, 1.0, open_interval=True)
         #: Which source was loaded: "torchvision", "idx" or "idx-test-only" (after setup).
         self.source: str | None = None
 
@@ -374,9 +350,9 @@ class MNISTDataModule(SplitDataModule):
         test_x, test_y = tensors(*raw["test"])
         if raw["train"] is not None:
             train_x, train_y = tensors(*raw["train"])
-            n_val, _ = split_sizes(train_x.shape[0], self.val_fraction)
-            order = torch.randperm(train_x.shape[0], generator=self.generator())
-            val, train = order[:n_val].sort().values, order[n_val:].sort().values
+            parts = random_split(range(train_x.shape[0]), split_sizes(train_x.shape[0], self.val_fraction),
+                                 generator=self.generator())
+            val, train = (torch.as_tensor(part.indices).sort().values for part in parts)
             return {"train": (train_x[train], train_y[train]), "val": (train_x[val], train_y[val]),
                     "test": (test_x, test_y)}
 

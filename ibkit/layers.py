@@ -5,27 +5,22 @@ Why: for a deterministic network ``L = f(X)`` with continuous ``X``, the mutual 
 ``H(L)``), so the information plane is degenerate. Injecting a little noise inside the network
 (a *stochastic* network, Goldfeld et al. 2019; Butakov et al. 2024) makes ``L | X`` a proper
 random variable and ``I(X; L)`` finite and measurable. The noise must then also be on when the
-layers are recorded for MI estimation, which is what :attr:`AdditiveGaussianNoise.enabled_on_eval`
-(and the :func:`eval_noise` context manager) are for, while dropout and the like stay off.
+layers are recorded for MI estimation, which is what :attr:`NoiseLayer.enabled_on_eval` (and the
+:func:`eval_noise` context manager) are for, while dropout and the like stay off. Every noise
+layer of ibkit (this module's :class:`AdditiveGaussianNoise`, the Deep InfoMax channels of
+``ibkit.models.channels``) derives from :class:`NoiseLayer`.
 """
 
 from __future__ import annotations
 
-import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-
-def _check_sigma(sigma: float) -> float:
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
-        raise ValueError(f"sigma must be a non-negative number, got {sigma!r}")
-    sigma = float(sigma)
-    if not math.isfinite(sigma) or sigma < 0.0:
-        raise ValueError(f"sigma must be a finite non-negative number, got {sigma!r}")
-    return sigma
+from ibkit.validation import check_number
 
 
 def check_generator(generator: torch.Generator | None) -> torch.Generator | None:
@@ -48,7 +43,51 @@ def draw_noise(like: torch.Tensor, sampler, generator: torch.Generator | None,
     return sampler(size, dtype=like.dtype, device=device, generator=generator).to(like.device)
 
 
-class AdditiveGaussianNoise(nn.Module):
+class NoiseLayer(nn.Module, ABC):
+    """Base of ibkit's noise layers: noisy in training mode, and in eval mode while enabled.
+
+    Subclasses implement :meth:`add_noise`. The noise is on while :attr:`active`: in training
+    mode, and in eval mode while :attr:`enabled_on_eval` is ``True``. That attribute may be
+    switched at any time, e.g. by :func:`eval_noise` or a callback that records the noisy layers
+    for MI estimation with the rest of the network (dropout, batch norm) in eval mode.
+
+    Args:
+        enabled_on_eval: also add noise in eval mode.
+        generator: optional ``torch.Generator`` for reproducible noise, drawn on the generator's
+            device and moved to the input's (see :func:`draw_noise`); without one the global RNG
+            of the input's device is used.
+
+    Shape:
+        input ``(*)``, any shape and floating dtype; output the same shape, dtype and device.
+    """
+
+    def __init__(self, enabled_on_eval: bool = False, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.enabled_on_eval = bool(enabled_on_eval)
+        self.generator = check_generator(generator)
+
+    @property
+    def active(self) -> bool:
+        """Whether :meth:`forward` currently adds noise."""
+        return self.training or self.enabled_on_eval
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return x
+        if not x.is_floating_point():
+            raise ValueError(f"{type(self).__name__} needs a floating-point input, got dtype {x.dtype}")
+        return self.add_noise(x)
+
+    @abstractmethod
+    def add_noise(self, x: torch.Tensor) -> torch.Tensor:
+        """The noisy output for a floating input ``x`` (always noisy, whatever the mode)."""
+
+    def draw(self, like: torch.Tensor, sampler, shape: Sequence[int] | None = None) -> torch.Tensor:
+        """Noise from ``sampler`` shaped like ``like`` (or ``shape``), from this layer's generator."""
+        return draw_noise(like, sampler, self.generator, shape)
+
+
+class AdditiveGaussianNoise(NoiseLayer):
     """Add Gaussian noise to the input: ``x + s·ε`` with ``ε ~ N(0, I)``.
 
     * ``relative=True`` (default, as in the paper's code): ``s = σ·x``, i.e. the output is
@@ -56,19 +95,14 @@ class AdditiveGaussianNoise(nn.Module):
       noise-to-signal ratio, invariant to the scale of the layer). Exact zeros stay zero.
     * ``relative=False``: ``s = σ``, isotropic additive noise of standard deviation ``σ``.
 
-    The noise is active in training mode; in eval mode only while :attr:`enabled_on_eval` is
-    ``True``. That attribute may be switched at any time, e.g. by a callback that records the
-    noisy layers for MI estimation with the rest of the network (dropout, batch norm) in eval
-    mode. Gradients flow through ``x`` in both terms (including the relative scale).
+    Active as every :class:`NoiseLayer` (training mode, or eval mode while ``enabled_on_eval``)
+    and ``σ > 0``. Gradients flow through ``x`` in both terms (including the relative scale).
 
     Args:
         sigma: noise level ``σ >= 0`` (relative: noise-to-signal ratio; absolute: the standard
             deviation in the input's units). ``0`` makes the layer the identity.
         relative: signal-proportional (``True``) or absolute (``False``) noise scale.
-        enabled_on_eval: also add noise in eval mode.
-        generator: optional ``torch.Generator`` for reproducible noise. Noise is drawn on the
-            generator's device and moved to the input's device if they differ; without a
-            generator the global RNG of the input's device is used.
+        enabled_on_eval, generator: see :class:`NoiseLayer`.
 
     Shape:
         input ``(*)``, any shape and floating dtype; output has the same shape, dtype, device.
@@ -81,11 +115,9 @@ class AdditiveGaussianNoise(nn.Module):
         enabled_on_eval: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(enabled_on_eval=enabled_on_eval, generator=generator)
         self.sigma = sigma
         self.relative = bool(relative)
-        self.enabled_on_eval = bool(enabled_on_eval)
-        self.generator = check_generator(generator)
 
     @property
     def sigma(self) -> float:
@@ -94,29 +126,23 @@ class AdditiveGaussianNoise(nn.Module):
 
     @sigma.setter
     def sigma(self, value: float) -> None:
-        self._sigma = _check_sigma(value)
+        self._sigma = check_number(value, "sigma", minimum=0.0)
 
     @property
     def active(self) -> bool:
-        """Whether :meth:`forward` currently adds noise."""
-        return self._sigma > 0.0 and (self.training or self.enabled_on_eval)
+        return self._sigma > 0.0 and super().active
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.active:
-            return x
-        if not x.is_floating_point():
-            raise ValueError(f"AdditiveGaussianNoise needs a floating-point input, got dtype {x.dtype}")
-        noise = draw_noise(x, torch.randn, self.generator)
+    def add_noise(self, x: torch.Tensor) -> torch.Tensor:
         scale = self._sigma * x if self.relative else self._sigma
-        return x + scale * noise
+        return x + scale * self.draw(x, torch.randn)
 
     def extra_repr(self) -> str:
         return f"sigma={self._sigma:g}, relative={self.relative}, enabled_on_eval={self.enabled_on_eval}"
 
 
-def noise_layers(module: nn.Module) -> Iterator[AdditiveGaussianNoise]:
-    """All :class:`AdditiveGaussianNoise` layers in ``module`` (itself included), in order."""
-    return (m for m in module.modules() if isinstance(m, AdditiveGaussianNoise))
+def noise_layers(module: nn.Module) -> Iterator[NoiseLayer]:
+    """All :class:`NoiseLayer` modules in ``module`` (itself included), in order."""
+    return (m for m in module.modules() if isinstance(m, NoiseLayer))
 
 
 @contextmanager

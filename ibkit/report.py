@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 
 
-def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``rows`` (dicts with the same keys) to ``path`` as CSV with a header; returns the path."""
+def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> Path:
+    """Write ``rows`` (dicts) to ``path`` as CSV with a header; returns the path.
+
+    ``columns``: the header (default: every key of the rows, in first-seen order).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(columns or dict.fromkeys(key for row in rows for key in row))
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     return path

@@ -6,6 +6,8 @@ user sees what is wrong with their data rather than a NaN estimate.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -87,6 +89,35 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_number(value: Any, name: str, minimum: float | None = None, maximum: float | None = None,
+                 open_interval: bool = False) -> float:
+    """``value`` as a float if it is a finite real number within the bounds, else ``ValueError``.
+
+    Args:
+        minimum, maximum: bounds (``None``: unbounded); inclusive unless ``open_interval``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    value = float(value)
+    below = minimum is not None and (value <= minimum if open_interval else value < minimum)
+    above = maximum is not None and (value >= maximum if open_interval else value > maximum)
+    if below or above:
+        low = "-inf" if minimum is None else f"{minimum:g}"
+        high = "inf" if maximum is None else f"{maximum:g}"
+        bounds = f"the open interval ({low}, {high})" if open_interval else f"[{low}, {high}]"
+        raise ValueError(f"{name} must lie in {bounds}, got {value!r}")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices are {', '.join(map(str, choices))}")
+    return value
 
 
 def check_k(k: Any) -> int | str:

@@ -20,70 +20,44 @@ output from the maximum-entropy law under the constraint (``N(0, I)`` resp. ``U[
 given zero mean and unit variance for the Gaussian case), which is what makes the gap a
 distribution-matching certificate.
 
-The channels add noise in training mode only (and in eval mode while ``enabled_on_eval``).
+The channels are :class:`ibkit.layers.NoiseLayer` modules: noise in training mode only (and in
+eval mode while ``enabled_on_eval``).
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 
 import torch
-from torch import nn
 
-from ibkit.layers import check_generator, draw_noise
+from ibkit.layers import NoiseLayer
+from ibkit.validation import check_number
 
 
 def check_noise_level(p: float, name: str = "noise level p") -> float:
     """Return ``p`` as a float if ``0 < p < 1``, else raise ``ValueError``."""
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise ValueError(f"{name} must be a number in the open interval (0, 1), got {p!r}")
-    p = float(p)
-    if not (0.0 < p < 1.0):
-        raise ValueError(f"{name} must lie in the open interval (0, 1), got {p!r}; "
-                         "use None for no noise")
-    return p
+    return check_number(p, name, minimum=0.0, maximum=1.0, open_interval=True)
 
 
-class NoiseChannel(nn.Module, ABC):
-    """Base class: a noise level ``p``, a per-coordinate capacity and a train-only switch.
+class NoiseChannel(NoiseLayer):
+    """Base class: a noise level ``p`` and a per-coordinate capacity, on the :class:`NoiseLayer` base.
 
     Args:
         p: noise level in ``(0, 1)``; ``0`` would be no noise, ``1`` pure noise.
-        enabled_on_eval: also add noise in eval mode.
-        generator: optional ``torch.Generator`` for reproducible noise (drawn on the generator's
-            device, then moved to the input's); without one the global RNG is used.
+        enabled_on_eval, generator: see :class:`ibkit.layers.NoiseLayer`.
 
     Shape:
         input ``(N, *)`` floating point; output the same shape, dtype and device.
     """
 
     def __init__(self, p: float, enabled_on_eval: bool = False, generator: torch.Generator | None = None):
-        super().__init__()
+        super().__init__(enabled_on_eval=enabled_on_eval, generator=generator)
         self.p = check_noise_level(p)
-        self.enabled_on_eval = bool(enabled_on_eval)
-        self.generator = check_generator(generator)
 
     @property
     def capacity(self) -> float:
         """Capacity per coordinate, nats: ``−log p``."""
         return -math.log(self.p)
-
-    @property
-    def active(self) -> bool:
-        """Whether :meth:`forward` currently adds noise."""
-        return self.training or self.enabled_on_eval
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.active:
-            return x
-        if not x.is_floating_point():
-            raise ValueError(f"{type(self).__name__} needs a floating-point input, got dtype {x.dtype}")
-        return self.mix(x)
-
-    @abstractmethod
-    def mix(self, x: torch.Tensor) -> torch.Tensor:
-        """The noisy output for input ``x`` (always noisy, whatever the mode)."""
 
     def extra_repr(self) -> str:
         return f"p={self.p:g}, capacity={self.capacity:.4g} nats/dim, enabled_on_eval={self.enabled_on_eval}"
@@ -102,9 +76,8 @@ class GaussianChannel(NoiseChannel):
         """Standard deviation of the equivalent additive channel ``x + σ·n``."""
         return self.p / math.sqrt(1.0 - self.p**2)
 
-    def mix(self, x: torch.Tensor) -> torch.Tensor:
-        noise = draw_noise(x, torch.randn, self.generator)
-        return math.sqrt(1.0 - self.p**2) * x + self.p * noise
+    def add_noise(self, x: torch.Tensor) -> torch.Tensor:
+        return math.sqrt(1.0 - self.p**2) * x + self.p * self.draw(x, torch.randn)
 
 
 class UniformChannel(NoiseChannel):
@@ -119,6 +92,5 @@ class UniformChannel(NoiseChannel):
         """Width ``w`` of the equivalent additive channel ``x + w·u``."""
         return self.p / (1.0 - self.p)
 
-    def mix(self, x: torch.Tensor) -> torch.Tensor:
-        noise = draw_noise(x, torch.rand, self.generator)
-        return (1.0 - self.p) * x + self.p * noise
+    def add_noise(self, x: torch.Tensor) -> torch.Tensor:
+        return (1.0 - self.p) * x + self.p * self.draw(x, torch.rand)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ibkit.layers import AdditiveGaussianNoise
-from ibkit.validation import check_positive_int
+from ibkit.validation import check_choice, check_number, check_positive_int
 
 
 def _pooled_size(size: int, padding: int, blocks: int) -> int:
@@ -84,12 +84,10 @@ class MNISTClassifier(L.LightningModule):
         if len(input_shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in input_shape):
             raise ValueError(f"input_shape must be (C, H, W) positive integers, got {input_shape!r}")
         check_positive_int(num_classes, "num_classes", minimum=2)
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        if padding not in ("auto", "valid", "same"):
-            raise ValueError(f"padding must be 'auto', 'valid' or 'same', got {padding!r}")
+        check_number(lr, "lr", minimum=0.0, open_interval=True)
+        if check_number(dropout, "dropout", minimum=0.0, maximum=1.0) == 1.0:
+            raise ValueError("dropout must be below 1, got 1.0")
+        check_choice(padding, "padding", ("auto", "valid", "same"))
         self.save_hyperparameters()
         channels, height, width = input_shape
         if padding == "auto":

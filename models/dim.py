@@ -40,6 +40,7 @@ from ibkit.models.critics import make_critic
 from ibkit.models.encoders import DIMEncoder, check_dim, check_prior, make_backbone
 from ibkit.models.infonce import infonce_lower_bound
 from ibkit.models.views import RandomAffine
+from ibkit.validation import check_number
 
 #: Validation monitoring: subsamples and subsample size of the per-epoch prior test.
 MONITOR_SUBSAMPLES = 256
@@ -95,8 +96,7 @@ class NoiseInjectedDIM(L.LightningModule):
             check_noise_level(noise, "output noise level p")
         if input_noise is not None:
             check_noise_level(input_noise, "input noise level")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        check_number(lr, "lr", minimum=0.0, open_interval=True)
         self.save_hyperparameters(ignore=["backbone"])
         self.encoder = DIMEncoder(backbone if backbone is not None else make_backbone(input_shape, dim, conv_widths), dim, prior)
         channel = GaussianChannel if prior == "gaussian" else UniformChannel

@@ -21,17 +21,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ibkit.callbacks.capture import default_layer_names
-from ibkit.validation import check_positive_int
+from ibkit.capture import default_layer_names
+from ibkit.validation import check_choice, check_positive_int
 
 PRIORS = ("gaussian", "uniform")
 
 
 def check_prior(prior: str) -> str:
     """Return ``prior`` if it is ``"gaussian"`` or ``"uniform"``, else raise ``ValueError``."""
-    if prior not in PRIORS:
-        raise ValueError(f"unknown prior {prior!r}; valid priors are {', '.join(PRIORS)}")
-    return prior
+    return check_choice(prior, "prior", PRIORS)
 
 
 def check_dim(dim: int) -> int:

@@ -18,8 +18,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ibkit.callbacks import EpochTiming, InformationPlane, InformationPlaneHistory, PlanePoint
-from ibkit.callbacks.capture import LayerRecorder, capture_activations, first_tensor, resolve_layers
-from ibkit.callbacks.probe import pad_rows, probe_tensors, shard_bounds, unpad_gathered
+from ibkit.callbacks.probe import pad_rows, shard_bounds, unpad_gathered
+from ibkit.capture import LayerRecorder, capture_activations, first_tensor, resolve_layers
+from ibkit.probe import probe_tensors
 from ibkit.estimators import DegenerateDataWarning, EstimateWarning
 from ibkit.layers import AdditiveGaussianNoise
 from ibkit.plotting import plot_information_plane

@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 import torch
 
-from ibkit.cli import main
+from ibkit.benchmarks.cli import main
 from ibkit.data import DigitsDataModule
 from ibkit.layers import AdditiveGaussianNoise
 from ibkit.models import MNISTClassifier
@@ -108,17 +108,31 @@ def test_learns_digits_in_two_epochs():
     assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(after)
 
 
-def test_cli_rejects_download_for_digits():
-    with pytest.raises(ValueError, match="--download"):
-        main(["train", "classifier", "--data", "digits", "--download"])
+def test_cli_rejects_options_the_data_module_does_not_take(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "classifier", "--data", "digits", "--data.download", "true"])
+    assert "download" in capsys.readouterr().err
+
+
+def test_cli_prints_every_setting_as_a_reusable_config(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "classifier", "--data", "mnist", "--data-dir", "/some/where", "--epochs", "3",
+              "--ib.estimator", "ksg", "--print_config"])
+    assert stop.value.code == 0
+    config = capsys.readouterr().out
+    assert "class_path: ibkit.data.MNISTDataModule" in config and "data_dir: /some/where" in config
+    assert "max_epochs: 3" in config and "estimator: ksg" in config and "default_hp_metric: false" in config
 
 
 @pytest.mark.slow
 def test_cli_end_to_end_on_digits(tmp_path, capsys):
-    status = main(["train", "classifier", "--data", "digits", "--epochs", "1", "--ae-epochs", "2",
-                   "--probe-size", "400", "--accelerator", "cpu", "--log-dir", str(tmp_path / "runs")])
+    config = tmp_path / "run.yaml"
+    config.write_text("ib:\n  probe_size: 400\n  x_compressor:\n    class_path: ibkit.compression.AutoencoderCompressor\n"
+                      "    init_args:\n      n_components: 4\n      max_epochs: 2\n")
+    status = main(["train", "classifier", "--data", "digits", "--epochs", "1", "--config", str(config),
+                   "--trainer.accelerator", "cpu", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")])
     assert status == 0
-    run_dir = tmp_path / "runs" / "classifier-digits" / "version_0"
+    run_dir = tmp_path / "runs" / "classifier" / "version_0"
     with open(run_dir / "information_plane.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["layer"] for row in rows] == LAYERS
@@ -128,3 +142,4 @@ def test_cli_end_to_end_on_digits(tmp_path, capsys):
     assert list(run_dir.glob("events.out.tfevents.*"))
     printed = capsys.readouterr().out
     assert str(run_dir / "information_plane.png") in printed and "tensorboard --logdir" in printed
+    assert "max_epochs: 2" in (run_dir / "config.yaml").read_text()

@@ -12,14 +12,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ibkit.cli import main as cli_main
+from ibkit.benchmarks.cli import main as cli_main
+from ibkit.benchmarks.train_dim import train_and_evaluate
 from ibkit.evaluation import normality_pvalues
 from ibkit.models.channels import GaussianChannel, UniformChannel
 from ibkit.models.critics import ConcatCritic, SeparableCritic
 from ibkit.models.dim import NoiseInjectedDIM, embed
 from ibkit.models.encoders import DIMEncoder
 from ibkit.models.infonce import infonce_lower_bound
-from ibkit.models.train_dim import DIMConfig, train_and_evaluate
 
 
 @pytest.fixture(autouse=True)
@@ -148,12 +148,12 @@ def test_batch_of_one_with_batchnorm_is_a_clear_error():
         model.training_step((torch.randn(1, 64), torch.zeros(1, dtype=torch.int64)), 0)
     with pytest.raises(ValueError, match="at least 2 samples"):
         model.encoder.normaliser(torch.randn(1, 2))
-    with pytest.raises(ValueError, match="--batch-size must be >= 2"):
-        train_and_evaluate(DIMConfig(batch_size=1), "unused")
-    with pytest.raises(ValueError, match="--noise"):
-        train_and_evaluate(DIMConfig(noise=1.2), "unused")
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        train_and_evaluate(["--data.batch_size", "1"])
+    with pytest.raises(ValueError, match="open interval"):
+        train_and_evaluate(["--model.noise", "1.2"])
     with pytest.raises(ValueError, match="d must be"):
-        train_and_evaluate(DIMConfig(dim=0), "unused")
+        train_and_evaluate(["--model.dim", "0"])
 
 
 # ------------------------------------------------------------------------------- end to end
@@ -216,9 +216,10 @@ def test_information_plane_callback_tracks_the_encoder_layers(tmp_path):
 
 # ----------------------------------------------------------------------------------- commands
 def test_train_and_bench_commands_write_their_outputs(tmp_path):
-    assert cli_main(["train", "dim", "--data", "digits", "--epochs", "1", "--batch-size", "64", "--noise", "0.3",
-                     "--conv-widths", "8", "8", "8", "--critic-hidden", "16", "--subsamples", "32",
-                     "--log-dir", str(tmp_path / "runs")]) == 0
+    assert cli_main(["train", "dim", "--data", "digits", "--epochs", "1", "--data.batch_size", "64",
+                     "--model.noise", "0.3", "--model.conv_widths", "[8, 8, 8]", "--model.critic_hidden", "16",
+                     "--eval.subsamples", "32", "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"),
+                     "--trainer.enable_progress_bar", "false"]) == 0
     (run_dir,) = (tmp_path / "runs").glob("dim_digits_gaussian_d2_p0.3_seed0/version_0")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["capacity"] == pytest.approx(2 * -math.log(0.3))
@@ -226,13 +227,14 @@ def test_train_and_bench_commands_write_their_outputs(tmp_path):
     assert 0 <= summary["pvalue_henze_zirkler"] <= 1 and 0 <= summary["accuracy_mlp"] <= 1
     assert (run_dir / "summary.md").read_text().startswith("# Noise-injected Deep InfoMax")
     assert list(run_dir.glob("events.out.tfevents.*"))
+    assert "noise: 0.3" in (run_dir / "config.yaml").read_text()  # every setting of the run, re-runnable
 
-    assert cli_main(["bench", "dim", "--data", "digits", "--epochs", "1", "--batch-size", "64",
-                     "--noise-levels", "0.5", "0.1", "--conv-widths", "8", "8", "8", "--critic-hidden", "16",
-                     "--subsamples", "32", "--out", str(tmp_path / "bench")]) == 0
+    assert cli_main(["bench", "dim", "--data", "digits", "--epochs", "1", "--data.batch_size", "64",
+                     "--noise-levels", "0.5", "0.1", "--model.conv_widths", "[8, 8, 8]", "--model.critic_hidden", "16",
+                     "--eval.subsamples", "32", "--out", str(tmp_path / "bench")]) == 0
     table = (tmp_path / "bench" / "dim_tradeoff.md").read_text()
     assert "| 0.5 | 1.39 |" in table and "| 0.1 | 4.61 |" in table
     assert (tmp_path / "bench" / "dim_tradeoff.png").stat().st_size > 0
     assert len((tmp_path / "bench" / "dim_tradeoff.csv").read_text().splitlines()) == 3
     with pytest.raises(SystemExit):
-        cli_main(["train", "dim", "--noise", "1.5"])
+        cli_main(["bench", "dim", "--noise-levels", "1.5"])

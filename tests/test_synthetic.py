@@ -306,7 +306,7 @@ def test_marginal_images():
     "call,match",
     [
         (lambda: correlated_image_pairs("circles", 16, 10, 1.0), "gaussians.*rectangles"),
-        (lambda: marginal_images("circles", 16, 10), "valid kinds"),
+        (lambda: marginal_images("circles", 16, 10), "valid choices are gaussians, rectangles"),
         (lambda: correlated_image_pairs("gaussians", 16, 10, -1.0), "mi"),
         (lambda: correlated_image_pairs("gaussians", 0, 10, 1.0), "size"),
         (lambda: correlated_image_pairs("rectangles", 16, 0, 1.0), "n_samples"),

@@ -10,8 +10,6 @@ input).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -44,23 +42,6 @@ def as_float_batch(data: Any, name: str = "x", min_samples: int = 1) -> torch.Te
         rows = int((~finite).reshape(tensor.shape[0], -1).any(dim=1).sum())
         raise ValueError(f"{name} contains NaN or inf values in {rows} of {tensor.shape[0]} samples")
     return tensor
-
-
-@contextmanager
-def cpu_threads(count: int | None) -> Iterator[None]:
-    """Use ``count`` intra-op CPU threads inside the block (``None``: leave the setting alone).
-
-    Small dense kernels (a 1,352×1,352 ``eigh``, convolutions with a few channels) gain little
-    from several threads but can stall badly when the machine's cores are oversubscribed
-    (measured on a busy 2-core box: ``eigh`` 0.6 s with one thread, 33 s with two).
-    """
-    previous = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class Compressor(abc.ABC):

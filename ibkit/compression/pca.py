@@ -7,7 +7,7 @@ from typing import Any
 import scipy.linalg
 import torch
 
-from ibkit.compression.base import Compressor, as_float_batch, cpu_threads
+from ibkit.compression.base import Compressor, as_float_batch
 from ibkit.validation import check_positive_int
 
 
@@ -68,9 +68,7 @@ class PCA(Compressor):
             variances = eigenvalues.clamp_min(0.0) / (n - 1)
             axes = eigenvectors.T
         else:
-            # The SVD runs single-threaded on CPU (see cpu_threads).
-            with cpu_threads(1 if centred.device.type == "cpu" else None):
-                _, singular_values, axes = torch.linalg.svd(centred, full_matrices=False)
+            _, singular_values, axes = torch.linalg.svd(centred, full_matrices=False)
             variances = singular_values.square() / (n - 1)
             total_variance = variances.sum()
         if float(total_variance) <= 0.0:

@@ -118,8 +118,13 @@ class MutualInformationEstimator(ABC):
         or in tight clusters.
         """
         samples = as_samples(data, name, self.device)
-        samples = normal_scores(samples, self.seed) if self.preprocess == "normal-scores" else break_ties(samples, name)
-        return Prepared(samples, warn_if_degenerate(samples, name, self.preprocess, self.seed))
+        if self.preprocess != "normal-scores":
+            samples = break_ties(samples, name)
+            return Prepared(samples, warn_if_degenerate(samples, name, self.preprocess, self.seed))
+        # The check sees random scores: fixed ones sit on a lattice, whose regular spacing would
+        # read as a higher intrinsic dimension than the data have.
+        degenerate = warn_if_degenerate(normal_scores(samples, self.seed, random=True), name, self.preprocess, self.seed)
+        return Prepared(normal_scores(samples, self.seed), degenerate)
 
     def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
         """The (unchecked) continuous–continuous estimate for prepared variables."""

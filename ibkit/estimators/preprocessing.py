@@ -10,16 +10,16 @@ may work on whichever version of the data it estimates best. Four are offered (`
 ``"whiten"``
     ``Σ^{-1/2}(x − μ)``, zero mean and identity covariance (symmetric inverse square root).
 ``"normal-scores"``
-    every coordinate replaced by its random normal score: the r-th smallest of N standard normal
-    draws goes to the sample of rank r (one seeded set of draws for every coordinate and both
-    variables, so comonotone coordinates get identical scores; ties broken in a seeded random
-    order). A strictly
-    increasing map per coordinate, so MI is unchanged, and every marginal becomes an exact
-    sample of ``N(0, 1)``: heavy tails, saturation (``tanh``) and skew (``exp``) disappear
-    before any distance is computed. Random rather than fixed scores ``Φ⁻¹(r / (N + 1))``: fixed
-    scores put a one-dimensional marginal on a deterministic grid, where k-NN entropy estimates
-    are biased by ≈ +0.27 nats (their neighbour distances are not random). Normal scores cannot
-    fix dependence that is degenerate jointly (samples on a curve, tight clusters).
+    every coordinate replaced by its normal score ``Φ⁻¹(r / (N + 1))``, ``r`` its rank (ties broken
+    in a seeded random order). A strictly increasing map per coordinate, so MI is unchanged, and
+    the marginals become Gaussian: heavy tails, saturation (``tanh``) and skew (``exp``)
+    disappear before any distance is computed. A one-dimensional variable gets random normal
+    scores instead (the r-th smallest of N seeded standard normal draws for rank r): its fixed
+    scores would form a lattice, on which k-NN entropies are biased by ≈ +0.27 nats, while
+    several coordinates together never do. Normal scores cannot fix dependence that is
+    degenerate jointly (samples on a curve, tight clusters), and they blur dependence finer than
+    the empirical CDF resolves: at N = 5,000, 2 + 2 correlated Gaussians of 7.5 and 10 nats read
+    ≈ 7.4 and 9.3 nats after normal scores, against 7.5 and 10.0 after whitening alone.
     ``O(N log N)`` per coordinate.
 
 The affine ones also serve entropy, corrected by ``log|det A|`` (``ibkit.entropy``); normal scores
@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import torch
 
+from ibkit.validation import check_choice
+
 PREPROCESSING = ("none", "standardize", "whiten", "normal-scores")
 #: The preprocessings that are affine maps, usable for entropy (with a log-determinant correction).
 AFFINE_PREPROCESSING = ("none", "standardize", "whiten")
@@ -46,9 +48,7 @@ ZERO_VARIANCE_RTOL = 1e-12
 
 def check_preprocess(preprocess: str, allowed: tuple[str, ...] = PREPROCESSING) -> str:
     """Return ``preprocess`` if it is one of ``allowed``, else raise ``ValueError`` listing them."""
-    if preprocess not in allowed:
-        raise ValueError(f"unknown preprocess {preprocess!r}; valid choices are {', '.join(allowed)}")
-    return preprocess
+    return check_choice(preprocess, "preprocess", allowed)
 
 
 def covariance_spectrum(x: torch.Tensor, name: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,18 +105,23 @@ def affine_normalise(x: torch.Tensor, preprocess: str, name: str = "x") -> tuple
     return centred @ inverse_sqrt, 0.5 * float(eigenvalues.log().sum())
 
 
-def normal_scores(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Per-coordinate random normal scores of ``(N, d)`` samples, float64 on ``x``'s device.
+def normal_scores(x: torch.Tensor, seed: int = 0, random: bool | None = None) -> torch.Tensor:
+    """Per-coordinate normal scores of ``(N, d)`` samples, float64 on ``x``'s device.
 
-    In every column the sample of rank r gets the r-th smallest of the same N standard normal
-    draws, so the output has no ties and each column is a sorted-into-place ``N(0, 1)`` sample.
-    Equal values are ordered by a random permutation; the permutation and the draws come from
-    ``seed``, which makes the result deterministic.
+    The sample of rank r gets ``Φ⁻¹(r / (N + 1))``, or with ``random`` (default: for ``d = 1``)
+    the r-th smallest of N standard normal draws (see the module docstring). Every column ends
+    up a permutation of the same N scores, with no ties: equal values are ordered by a random
+    permutation. The permutation and the draws come from ``seed``, which makes the result
+    deterministic.
     """
     n, d = x.shape
     generator = torch.Generator().manual_seed(seed)
     shuffle = torch.randperm(n, generator=generator).to(x.device)
-    scores = torch.randn(n, generator=generator, dtype=torch.float64).sort().values.to(x.device)
+    if d == 1 if random is None else random:
+        scores = torch.randn(n, generator=generator, dtype=torch.float64).sort().values
+    else:
+        scores = torch.special.ndtri(torch.arange(1, n + 1, dtype=torch.float64) / (n + 1))
     # A stable sort of the shuffled rows orders ties by their shuffled position.
     order = shuffle[torch.argsort(x[shuffle], dim=0, stable=True)]
-    return torch.empty(n, d, dtype=torch.float64, device=x.device).scatter_(0, order, scores[:, None].expand(n, d))
+    return torch.empty(n, d, dtype=torch.float64, device=x.device).scatter_(
+        0, order, scores.to(x.device)[:, None].expand(n, d))

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from ibkit.validation import check_positive_int
+from ibkit.validation import check_choice, check_positive_int
 
 from ibkit.synthetic.gaussian import (
     Seed,
@@ -50,9 +50,7 @@ class ImagePairs(NamedTuple):
 
 
 def _check_kind(kind: str) -> str:
-    if kind not in LATENT_DIMS:
-        raise ValueError(f"unknown image kind {kind!r}; valid kinds: {sorted(LATENT_DIMS)}")
-    return kind
+    return check_choice(kind, "image kind", sorted(LATENT_DIMS))
 
 
 def _as_parameters(data: Any, name: str, width: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Cost of the information-plane callback on the bundled MNIST classifier.
+"""What the information-plane callback costs a training run (MNIST classifier, N = 10k).
 
 Trains ``ibkit.models.MNISTClassifier`` for a few epochs twice, without and with
 ``InformationPlane`` (all of the model's ``default_ib_layers``, a probe of the real MNIST test
@@ -9,7 +9,10 @@ probe inputs is reported on its own line. Nothing here asserts a time.
 
 Usage::
 
-    python benchmarks/callback_overhead.py --data-dir /path/to/mnist [--epochs 3] [--x-compressor pca]
+    ibkit bench callback --data-dir /path/to/mnist [--epochs 3] [--x-compressor pca] [--out report.md]
+
+The last table lists the estimates of the final epoch with their standard errors: what error
+bars to expect at this probe size.
 """
 
 from __future__ import annotations
@@ -25,25 +28,27 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from ibkit.benchmarks.command import argparse_main
 from ibkit.callbacks import InformationPlane
 from ibkit.data import MNISTDataModule
+from ibkit.estimators import DEFAULT_METHOD, METHODS
 from ibkit.models import MNISTClassifier
+from ibkit.report import markdown_table
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=os.environ.get("IBKIT_MNIST_DIR", str(DEFAULT_DATA_DIR)),
                         help="folder with the MNIST IDX files (default: $IBKIT_MNIST_DIR or %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per run")
     parser.add_argument("--probe-size", type=int, default=10_000, help="probe samples N")
     parser.add_argument("--x-compressor", choices=("pca", "autoencoder"), default="pca",
                         help="compression of the probe inputs (one-off cost, reported separately)")
-    parser.add_argument("--estimator", default="wkl", help="MI estimator name")
+    parser.add_argument("--estimator", choices=METHODS, default=DEFAULT_METHOD, help="MI estimator name")
     parser.add_argument("--batch-size", type=int, default=256, help="training batch size")
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args()
+    parser.add_argument("--out", type=Path, help="also write the report (markdown) here")
 
 
 def probe_from_all_images(data: MNISTDataModule, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,8 +71,7 @@ def timed_fit(args: argparse.Namespace, data: MNISTDataModule, callbacks: list, 
     return time.perf_counter() - started
 
 
-def main() -> None:
-    args = parse_args()
+def run(args: argparse.Namespace) -> int:
     data = MNISTDataModule(args.data_dir, batch_size=args.batch_size, seed=args.seed)
     probe = probe_from_all_images(data, args.probe_size)
     layers = list(MNISTClassifier().default_ib_layers)
@@ -79,26 +83,39 @@ def main() -> None:
         baseline_s = timed_fit(args, data, [], root)
         with_callback_s = timed_fit(args, data, [plane], root)
     timings = plane.history.timings()
-
     device = "cuda: " + torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    print(f"\n## InformationPlane overhead: MNISTClassifier, {len(layers)} layers ({', '.join(layers)}), "
-          f"N = {probe[0].shape[0]} probe images, {args.epochs} epochs, estimator {args.estimator}, "
-          f"{device}, {torch.get_num_threads()} torch threads\n")
-    print("| run | fit wall time (s) | per epoch (s) |")
-    print("|---|---:|---:|")
-    print(f"| without callback | {baseline_s:.1f} | {baseline_s / args.epochs:.2f} |")
-    print(f"| with callback | {with_callback_s:.1f} | {with_callback_s / args.epochs:.2f} |")
-    print(f"| overhead | {with_callback_s - baseline_s:.1f} | {(with_callback_s - baseline_s) / args.epochs:.2f} |")
-    print(f"\nRatio of fit wall times, with / without the callback: {with_callback_s / baseline_s:.2f}")
-    print(f"\nOne-off compression of the probe inputs ({args.x_compressor}): {plane.x_compression_s:.2f} s\n")
-    print("| epoch | capture (s) | compression (s) | estimation (s) | analysis total (s) |")
-    print("|---:|---:|---:|---:|---:|")
-    for t in timings:
-        print(f"| {t.epoch} | {t.capture_s:.2f} | {t.compression_s:.2f} | {t.estimation_s:.2f} | "
-              f"{t.capture_s + t.compression_s + t.estimation_s:.2f} |")
-    medians = [statistics.median(getattr(t, key) for t in timings) for key in ("capture_s", "compression_s", "estimation_s")]
-    print(f"| median | {medians[0]:.2f} | {medians[1]:.2f} | {medians[2]:.2f} | {sum(medians):.2f} |")
+    fit_rows = [
+        {"run": "without callback", "fit wall time (s)": baseline_s, "per epoch (s)": baseline_s / args.epochs},
+        {"run": "with callback", "fit wall time (s)": with_callback_s, "per epoch (s)": with_callback_s / args.epochs},
+        {"run": "overhead", "fit wall time (s)": with_callback_s - baseline_s,
+         "per epoch (s)": (with_callback_s - baseline_s) / args.epochs},
+    ]
+    stages = ("capture_s", "compression_s", "estimation_s")
+    epoch_rows = [{"epoch": t.epoch, **{stage: getattr(t, stage) for stage in stages},
+                   "analysis total (s)": sum(getattr(t, stage) for stage in stages)} for t in timings]
+    medians = {stage: statistics.median(getattr(t, stage) for t in timings) for stage in stages}
+    epoch_rows.append({"epoch": "median", **medians, "analysis total (s)": sum(medians.values())})
+    last = plane.history.epochs[-1]
+    point_rows = [{"layer": p.layer, "I(X;L) (nats)": p.I_XL, "SE": p.I_XL_stderr, "I(Y;L) (nats)": p.I_YL,
+                   "SE ": p.I_YL_stderr} for p in plane.history.rows() if p.epoch == last]
+    two = {key: ".2f" for key in ("fit wall time (s)", "per epoch (s)", *stages, "analysis total (s)")}
+    three = {key: ".3f" for key in ("I(X;L) (nats)", "SE", "I(Y;L) (nats)", "SE ")}
+    report = "\n".join([
+        f"## InformationPlane overhead: MNISTClassifier, {len(layers)} layers ({', '.join(layers)}), "
+        f"N = {probe[0].shape[0]} probe images, {args.epochs} epochs, estimator {plane.estimator!r}, "
+        f"{device}, {torch.get_num_threads()} torch threads",
+        "", markdown_table(fit_rows, formats=two), "",
+        f"Ratio of fit wall times, with / without the callback: {with_callback_s / baseline_s:.2f}", "",
+        f"One-off compression of the probe inputs ({args.x_compressor}): {plane.analysis.x_compression_s:.2f} s", "",
+        markdown_table(epoch_rows, formats=two), "",
+        f"Estimates after epoch {last} (standard errors at N = {probe[0].shape[0]}):", "",
+        markdown_table(point_rows, formats=three),
+    ])
+    print(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report + "\n")
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+main = argparse_main("ibkit bench callback", __doc__, configure, run)

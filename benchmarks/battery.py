@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ibkit.benchmarks.command import argparse_main
 from ibkit.estimators import DEFAULT_METHOD, METHODS, PREPROCESSING, MutualInformationEstimator, make_estimator
 from ibkit.report import markdown_table, write_csv
 from ibkit.synthetic.battery import MONOTONE_MAPS, Task, battery
@@ -196,3 +197,6 @@ def run(args: argparse.Namespace) -> int:
     print(summary, "\n\nMean absolute error per family (nats):\n\n" + families, sep="")
     print(f"\nwrote {args.out}/results.csv, summary.md, families.md and estimates.png")
     return 0
+
+
+main = argparse_main("ibkit bench battery", __doc__, configure, run)

@@ -1,13 +1,12 @@
 """The information-plane history: one row per (epoch, layer), plus per-epoch timings.
 
-Kept by the callback across epochs, saved in checkpoints (``state_dict``) and written to the
-log directory as CSV (one row per epoch and layer) and JSON (rows, timings and settings).
-A failed estimate is stored as NaN, a gap in tables and plots.
+Kept across epochs by :class:`ibkit.analysis.InformationPlaneAnalysis` (and the callback, which
+saves it in checkpoints with ``state_dict``), written as CSV (one row per epoch and layer) and
+JSON (rows, timings and settings). A failed estimate is stored as NaN, a gap in tables and plots.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -19,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ibkit.plotting import plot_information_plane
+from ibkit.report import write_csv
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,10 @@ class InformationPlaneHistory:
     def timings(self) -> list[EpochTiming]:
         """Per-epoch timings, by epoch."""
         return [self._timings[epoch] for epoch in self.epochs]
+
+    def timing(self, epoch: int) -> EpochTiming:
+        """The timing of one recorded epoch."""
+        return self._timings[epoch]
 
     def layers(self) -> list[str]:
         """Layer names in first-seen order."""
@@ -141,10 +145,7 @@ class InformationPlaneHistory:
         os.makedirs(directory, exist_ok=True)
         csv_path = os.path.join(directory, f"{stem}.csv")
         json_path = os.path.join(directory, f"{stem}.json")
-        with open(csv_path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(asdict(point) for point in self.rows())
+        write_csv(csv_path, [asdict(point) for point in self.rows()], columns=COLUMNS)
         document = {"settings": dict(settings or {}), **self.state_dict()}
         with open(json_path, "w") as handle:
             json.dump(_json_safe(document), handle, indent=1)

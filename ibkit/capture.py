@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ibkit.layers import eval_noise
+
 #: Picks the tensor to record from a layer's output (tensor, tuple, dict, ...).
 Selector = Callable[[Any], torch.Tensor]
 
@@ -82,20 +84,16 @@ def capture_seed(seed: int, epoch: int, rank: int) -> int:
 def evaluation_state(module: nn.Module, noise_on: bool) -> Iterator[None]:
     """Eval mode for every submodule, noise layers forced on/off; both restored on exit.
 
-    Noise layers are the modules with an ``enabled_on_eval`` attribute (``ibkit.layers.
-    AdditiveGaussianNoise``); ``noise_on=True`` keeps the stochastic network stochastic in eval
-    mode, ``noise_on=False`` makes the capture deterministic.
+    Noise layers are the :class:`ibkit.layers.NoiseLayer` modules (switched by
+    :func:`ibkit.layers.eval_noise`); ``noise_on=True`` keeps the stochastic network stochastic in
+    eval mode, ``noise_on=False`` makes the capture deterministic.
     """
     modes = [(sub, sub.training) for sub in module.modules()]
-    noise = [(sub, sub.enabled_on_eval) for sub in module.modules() if hasattr(sub, "enabled_on_eval")]
     try:
         module.eval()
-        for sub, _ in noise:
-            sub.enabled_on_eval = noise_on
-        yield
+        with eval_noise(module, noise_on):
+            yield
     finally:
-        for sub, enabled in noise:
-            sub.enabled_on_eval = enabled
         for sub, training in modes:
             sub.training = training
 

@@ -15,7 +15,6 @@ over true MI ∈ [0, 5]) into ``--out``.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import time
 import warnings
@@ -27,10 +26,12 @@ import torch
 from tqdm.auto import tqdm
 
 import ibkit
+from ibkit.benchmarks.command import argparse_main
 from ibkit.compression import AutoencoderCompressor
 from ibkit.estimators import EstimateWarning
-from ibkit.validation import check_k
+from ibkit.report import markdown_table, write_csv
 from ibkit.synthetic import correlated_gaussians, correlated_image_pairs, marginal_images
+from ibkit.validation import check_k
 
 DATASETS = ("gaussian", "gaussians-16", "gaussians-32", "rectangles-16", "rectangles-32")
 ESTIMATORS = ("kl", "wkl", "ksg", "kde-ml", "kde-lse")
@@ -70,6 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ae-train", type=int, help="marginal images used to train each autoencoder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/synthetic"))
+    parser.add_argument("--device", help="where the autoencoders train (default: the CPU)")
 
 
 def neighbour_order(text: str) -> int | str:
@@ -79,7 +81,7 @@ def neighbour_order(text: str) -> int | str:
 
 def resolve(args: argparse.Namespace) -> dict:
     settings = dict(PRESETS[args.preset])
-    for key in ("n", "mi_max", "mi_step", "ae_epochs", "ae_train", "datasets", "estimators"):
+    for key in ("n", "mi_max", "mi_step", "ae_epochs", "ae_train", "datasets", "estimators", "device"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     if settings["mi_step"] <= 0 or settings["mi_max"] < 0:
@@ -100,8 +102,8 @@ def fit_compressor(dataset: str, settings: dict, seed: int) -> AutoencoderCompre
     kind, size = image_spec(dataset)
     images = marginal_images(kind, size, settings["ae_train"], seed=seed + 1)
     compressor = AutoencoderCompressor(
-        latent_size(dataset), architecture="conv", max_epochs=settings["ae_epochs"], seed=seed, progress=False
-    )
+        latent_size(dataset), architecture="conv", max_epochs=settings["ae_epochs"], seed=seed,
+        device=settings.get("device"))
     return compressor.fit(images)
 
 
@@ -142,30 +144,18 @@ def run_benchmark(settings: dict, k: int | str, gaussian_dim: int, seed: int) ->
     return rows
 
 
-def write_csv(rows: list[Row], path: Path) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(asdict(rows[0])))
-        writer.writeheader()
-        writer.writerows(asdict(row) for row in rows)
-
-
 def error_table(rows: list[Row]) -> str:
     """Markdown: absolute error per true MI (rows) and data set/estimator (columns), plus MAE."""
     columns = sorted({(r.dataset, r.estimator) for r in rows}, key=lambda c: (DATASETS.index(c[0]), ESTIMATORS.index(c[1])))
     grid = sorted({r.true_mi for r in rows})
     lookup = {(r.dataset, r.estimator, r.true_mi): r for r in rows}
-    header = "| true MI | " + " | ".join(f"{d} {e}" for d, e in columns) + " |"
-    lines = [header, "|---" * (len(columns) + 1) + "|"]
-    for mi in grid:
-        cells = [f"{abs(lookup[(d, e, mi)].estimate - mi):.2f}" for d, e in columns]
-        lines.append(f"| {mi:g} | " + " | ".join(cells) + " |")
+    table = [{"true MI": f"{mi:g}", **{f"{d} {e}": f"{abs(lookup[(d, e, mi)].estimate - mi):.2f}" for d, e in columns}}
+             for mi in grid]
     low, high = ERROR_RANGE
-    maes = []
-    for d, e in columns:
-        errors = [abs(lookup[(d, e, mi)].estimate - mi) for mi in grid if low <= mi <= high]
-        maes.append(f"**{np.mean(errors):.2f}**")
-    lines.append(f"| MAE on [{low:g}, {high:g}] | " + " | ".join(maes) + " |")
-    return "\n".join(lines)
+    table.append({"true MI": f"MAE on [{low:g}, {high:g}]", **{
+        f"{d} {e}": f"**{np.mean([abs(lookup[(d, e, mi)].estimate - mi) for mi in grid if low <= mi <= high]):.2f}**"
+        for d, e in columns}})
+    return markdown_table(table)
 
 
 def summary_table(rows: list[Row]) -> str:
@@ -177,17 +167,16 @@ def summary_table(rows: list[Row]) -> str:
     low, high = ERROR_RANGE
     middle = max(mi for mi in grid if mi <= high)
     top = grid[-1]
-    header = "| estimator | " + " | ".join(
-        f"{d}: MAE [{low:g}, {high:g}] | {d}: error at {middle:g} | {d}: error at {top:g}" for d in datasets) + " |"
-    lines = [header, "|---" * (3 * len(datasets) + 1) + "|"]
+    table = []
     for e in estimators:
-        cells = []
+        entry = {"estimator": e}
         for d in datasets:
             errors = [abs(lookup[(d, e, mi)].estimate - mi) for mi in grid if low <= mi <= high]
-            cells += [f"{np.mean(errors):.2f}", f"{lookup[(d, e, middle)].estimate - middle:+.2f}",
-                      f"{lookup[(d, e, top)].estimate - top:+.2f}"]
-        lines.append(f"| {e} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            entry[f"{d}: MAE [{low:g}, {high:g}]"] = f"{np.mean(errors):.2f}"
+            entry[f"{d}: error at {middle:g}"] = f"{lookup[(d, e, middle)].estimate - middle:+.2f}"
+            entry[f"{d}: error at {top:g}"] = f"{lookup[(d, e, top)].estimate - top:+.2f}"
+        table.append(entry)
+    return markdown_table(table)
 
 
 def plot(rows: list[Row], path: Path) -> None:
@@ -227,10 +216,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"ibkit bench synthetic: N={settings['n']}, MI 0..{settings['mi_max']:g} step {settings['mi_step']:g}, "
           f"data {', '.join(settings['datasets'])}, estimators {', '.join(settings['estimators'])}, k={args.k}, seed={args.seed}")
     rows = run_benchmark(settings, args.k, args.gaussian_dim, args.seed)
-    write_csv(rows, args.out / "results.csv")
+    write_csv(args.out / "results.csv", [asdict(row) for row in rows])
     plot(rows, args.out / "estimates.png")
     tables = summary_table(rows) + "\n\nAbsolute error per true MI (nats):\n\n" + error_table(rows)
     (args.out / "errors.md").write_text(tables + "\n")
     print(tables)
     print(f"\nwrote {args.out / 'results.csv'}, {args.out / 'estimates.png'} and {args.out / 'errors.md'}")
     return 0
+
+
+main = argparse_main("ibkit bench synthetic", __doc__, configure, run)

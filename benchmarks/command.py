@@ -1,0 +1,67 @@
+"""What the ``ibkit`` commands share: argparse entry points and the training commands' shorthands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+#: ``--data <alias>`` -> the data module's class path, for the training commands.
+DATA_ALIASES = {"digits": "ibkit.data.DigitsDataModule", "mnist": "ibkit.data.MNISTDataModule"}
+#: Short options of the training commands -> their Lightning command-line keys.
+SHORTHANDS = {"--data-dir": "--data.data_dir", "--epochs": "--trainer.max_epochs"}
+
+
+def argparse_main(prog: str, description: str, configure: Callable[[argparse.ArgumentParser], None],
+                  run: Callable[[argparse.Namespace], int]) -> Callable[[Sequence[str]], int]:
+    """A ``main(argv)`` for a command whose options ``configure`` declares and ``run`` executes."""
+
+    def main(argv: Sequence[str]) -> int:
+        parser = argparse.ArgumentParser(prog=prog, description=description,
+                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        configure(parser)
+        return run(parser.parse_args(list(argv)))
+
+    return main
+
+
+def expand_shorthands(argv: Sequence[str]) -> list[str]:
+    """Lightning command-line arguments from the training commands' shorthands.
+
+    ``--data digits|mnist`` becomes the data module's class path, ``--data-dir D`` becomes
+    ``--data.data_dir D`` and ``--epochs N`` ``--trainer.max_epochs N`` (also in ``--key=value``
+    form); everything else is passed on unchanged.
+    """
+    out: list[str] = []
+    tokens = list(argv)
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        key, equals, value = token.partition("=")
+        if key == "--data" and equals:
+            out.append(f"--data={DATA_ALIASES.get(value, value)}")
+        elif key == "--data" and index + 1 < len(tokens):
+            out += ["--data", DATA_ALIASES.get(tokens[index + 1], tokens[index + 1])]
+            index += 1
+        elif key in SHORTHANDS:
+            out.append(f"{SHORTHANDS[key]}{equals}{value}" if equals else SHORTHANDS[key])
+        else:
+            out.append(token)
+        index += 1
+    return out
+
+
+@contextmanager
+def command_line(prog: str) -> Iterator[None]:
+    """``sys.argv`` reduced to ``[prog]`` inside the block.
+
+    ``LightningCLI`` parses the arguments it is given (``args=``), but warns when the process's
+    own command line is non-empty too; the ``ibkit`` entry point has already consumed it.
+    """
+    saved = sys.argv
+    sys.argv = [prog]
+    try:
+        yield
+    finally:
+        sys.argv = saved

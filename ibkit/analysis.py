@@ -1,0 +1,288 @@
+"""The information-plane analysis as plain objects: capture, compress, estimate — no Trainer.
+
+:class:`InformationPlaneAnalysis` holds a fixed probe ``(x, y)`` and turns a network's layer
+outputs into plane points ``(I(X;L), I(Y;L))`` with standard errors, following Butakov et al.
+(ICLR 2024): the probe inputs are compressed once (an autoencoder or PCA), every layer afresh
+(PCA, refitted on each call), and the mutual information between the codes is estimated with
+any ibkit estimator, in nats. Use it from a notebook::
+
+    analysis = InformationPlaneAnalysis(x_probe, y_probe, x_compressor="pca")
+    points = analysis.analyse(model, epoch=0)            # capture + compress + estimate
+    analysis.history.figure()                            # the plane of every analysed epoch
+
+``ibkit.callbacks.InformationPlane`` is the same analysis driven by a Lightning ``Trainer``.
+
+A layer whose compression or estimate fails (NaN activations, a constant layer, too few
+samples) becomes a ``UserWarning`` and a gap (NaN in the history, no point in the plot);
+``strict=True`` raises instead. The estimators' warnings about a layer's data (degenerate
+samples, a fallback) are passed on once per layer and kind, not every epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed, resolve_layers
+from ibkit.compression import PCA, AutoencoderCompressor, Compressor
+from ibkit.estimators import DEFAULT_METHOD, EstimateWarning, MutualInformationEstimator, resolve_estimator
+from ibkit.estimators.plane import InformationPlaneEstimator
+from ibkit.history import EpochTiming, InformationPlaneHistory, PlanePoint
+from ibkit.probe import probe_tensors
+from ibkit.validation import check_positive_int
+
+#: Errors a single layer's compression or estimate may raise; they become gaps unless strict.
+ESTIMATE_ERRORS = (ValueError, RuntimeError, ArithmeticError)
+#: The two quantities of a plane point, with their names in messages.
+QUANTITIES = {"I_XL": "I(X;L)", "I_YL": "I(Y;L)"}
+
+Activations = Mapping[str, "torch.Tensor | Exception"]
+
+
+class InformationPlaneAnalysis:
+    """I(X;L) and I(Y;L) of any layers on a fixed probe set, as plain objects.
+
+    Args:
+        x: ``(N, ...)`` probe inputs (images in their own shape) or ``None`` to skip I(X;L).
+        y: ``(N,)`` integer class labels.
+        estimator: MI method name for ``ibkit.mutual_information`` or an estimator object.
+        x_compressor: ``"autoencoder"`` (trained once on the probe inputs), ``"pca"``, an object
+            with ``fit_transform(x) -> (N, x_dims)`` or ``None`` (raw flattened inputs).
+        x_dims: code size of the X compressor built from a name.
+        layer_compressor: ``"pca"``, a factory ``n_components -> compressor`` (a fresh one is
+            built and fitted on every call) or ``None`` (raw flattened layer outputs).
+        layer_dims: code size per layer; a layer with fewer features keeps all of them.
+        strict: re-raise estimation failures instead of recording gaps.
+        seed: seeds the autoencoder and the capture-time noise.
+        history: the history to record into (default: a new one, :attr:`history`).
+
+    Attributes:
+        history: every analysed epoch's points and timings.
+        x_compression_s: seconds the one-off compression of the probe inputs took.
+    """
+
+    def __init__(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        estimator: str | MutualInformationEstimator = DEFAULT_METHOD,
+        x_compressor: str | Compressor | None = "autoencoder",
+        x_dims: int = 4,
+        layer_compressor: str | Callable[[int], Compressor] | None = "pca",
+        layer_dims: int = 4,
+        strict: bool = False,
+        seed: int = 0,
+        history: InformationPlaneHistory | None = None,
+    ):
+        check_x_compressor(x_compressor)
+        if layer_compressor is not None and layer_compressor != "pca" and not callable(layer_compressor):
+            raise ValueError(f"layer_compressor must be 'pca', a factory n_components -> compressor or None, "
+                             f"got {layer_compressor!r}")
+        self.x = None if x is None else torch.as_tensor(x)
+        self.y = torch.as_tensor(y)
+        if self.x is not None and self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"probe x and y must have the same length, got {self.x.shape[0]} and {self.y.shape[0]}")
+        self.estimator = resolve_estimator(estimator)
+        self.x_compressor = x_compressor
+        self.x_dims = check_positive_int(x_dims, "x_dims")
+        self.layer_compressor = layer_compressor
+        self.layer_dims = check_positive_int(layer_dims, "layer_dims")
+        self.strict = strict
+        self.seed = seed
+        self.history = history if history is not None else InformationPlaneHistory()
+        self.x_compression_s: float | None = None
+        self._x_codes: torch.Tensor | None = None
+        self._x_failed = False
+        self._plane: InformationPlaneEstimator | None = None
+        self._warned: set[tuple[str, str]] = set()
+
+    @classmethod
+    def from_probe(cls, probe: Any, size: int = 10_000, seed: int = 0, **kwargs: Any) -> InformationPlaneAnalysis:
+        """An analysis of a probe given as ``(x, y)``, a ``Dataset`` or a ``DataLoader`` (at most ``size`` samples)."""
+        x, y = probe_tensors(probe, check_positive_int(size, "size"), seed)
+        return cls(x, y, seed=seed, **kwargs)
+
+    # ------------------------------------------------------------------ the three steps
+    def capture(self, model: nn.Module, layers: Sequence[str] | None = None, *,
+                select: Selector | Mapping[str, Selector] | None = None, batch_size: int = 1024,
+                noise_on: bool = True, epoch: int = 0) -> dict[str, torch.Tensor | Exception]:
+        """Run the probe through ``model`` once and record ``layers`` (see ``ibkit.capture``).
+
+        Returns:
+            ``layer -> (N, features)`` outputs, or the error that layer raised.
+        """
+        recorder = LayerRecorder(resolve_layers(model, layers), select)
+        if self.x is None:
+            raise ValueError("this analysis has no probe inputs x to run through the model")
+        return capture_activations(model, recorder, self.x, batch_size=batch_size,
+                                   noise_on=noise_on, seed=capture_seed(self.seed, epoch, 0))
+
+    def estimate(self, activations: Activations, epoch: int, capture_s: float = 0.0,
+                 device: torch.device | str | None = None) -> list[PlanePoint]:
+        """Compress and estimate every layer, record the epoch in :attr:`history`; one point per layer.
+
+        Args:
+            activations: ``layer -> (N, features)`` outputs (or an error, recorded as a gap).
+            epoch: the epoch the points belong to.
+            capture_s: seconds the capture took, kept in the epoch's timing.
+            device: where to compress and estimate (default: the activations' device).
+        """
+        started = time.perf_counter()
+        codes = {layer: self._layer_codes(value, device) for layer, value in activations.items()}
+        compression_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        plane = self._plane_estimator(device or _device_of(activations), epoch)
+        points = []
+        progress = tqdm(codes.items(), desc=f"information plane, epoch {epoch}", total=len(codes),
+                        leave=False, disable=None, file=sys.stderr)
+        for layer, code in progress:
+            points.append(self._point(plane, epoch, layer, code))
+        estimation_s = time.perf_counter() - started
+        self.history.record(points, EpochTiming(epoch, capture_s, compression_s, estimation_s))
+        return points
+
+    def analyse(self, model: nn.Module, epoch: int = 0, layers: Sequence[str] | None = None,
+                **capture_kwargs: Any) -> list[PlanePoint]:
+        """:meth:`capture` then :meth:`estimate`: the plane points of ``model``'s layers now."""
+        started = time.perf_counter()
+        activations = self.capture(model, layers, epoch=epoch, **capture_kwargs)
+        return self.estimate(activations, epoch, capture_s=time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ internals
+    def x_codes(self, device: torch.device | str | None = None) -> torch.Tensor | None:
+        """Probe codes ``(N, x_dims)``, computed once; ``None`` if the inputs are skipped or failed."""
+        if self.x is None or self._x_failed:
+            return None
+        if self._x_codes is None:
+            started = time.perf_counter()
+            try:
+                x = self.x
+                codes = x.flatten(1) if self.x_compressor is None else self._x_compressor(device).fit_transform(x)
+                self._x_codes = torch.as_tensor(codes).detach().flatten(1).to(device or x.device)
+            except ESTIMATE_ERRORS as error:
+                if self.strict:
+                    raise
+                self._x_failed = True
+                warnings.warn(f"InformationPlane: compressing the probe inputs failed ({error}); "
+                              "I(X;L) is left out of every epoch", UserWarning, stacklevel=3)
+            self.x_compression_s = time.perf_counter() - started
+        return self._x_codes
+
+    def _x_compressor(self, device: torch.device | str | None) -> Any:
+        """The X compressor object; a named autoencoder trains on ``device``."""
+        if self.x_compressor == "pca":
+            return PCA(self.x_dims)
+        if self.x_compressor == "autoencoder":
+            return AutoencoderCompressor(self.x_dims, seed=self.seed, device=device)
+        return self.x_compressor
+
+    def _plane_estimator(self, device: torch.device | str | None, epoch: int) -> InformationPlaneEstimator:
+        """The estimator of both MIs, built once: it keeps H(X) across layers and epochs."""
+        if self._plane is None:
+            x_codes = self.x_codes(device)
+            labels = self.y.to(device) if device is not None else self.y
+            with self._warnings_once("x", epoch):
+                try:
+                    self._plane = InformationPlaneEstimator(x_codes, labels, self.estimator)
+                except ESTIMATE_ERRORS as error:
+                    if self.strict or x_codes is None:
+                        raise
+                    warnings.warn(f"InformationPlane: the probe codes are unusable ({error}); I(X;L) is left "
+                                  "out of every epoch", UserWarning, stacklevel=2)
+                    self._plane = InformationPlaneEstimator(None, labels, self.estimator)
+        return self._plane
+
+    def _layer_codes(self, activations: torch.Tensor | Exception,
+                     device: torch.device | str | None) -> torch.Tensor | BaseException:
+        """``(N, features)`` layer outputs -> ``(N, min(layer_dims, features))`` codes, or the error."""
+        if isinstance(activations, Exception):
+            return activations
+        try:
+            activations = activations.to(device) if device is not None else activations
+            n_bad = int((~torch.isfinite(activations)).any(dim=1).sum())
+            if n_bad:
+                raise ValueError(f"{n_bad} of {activations.shape[0]} samples have NaN or inf activations")
+            if self.layer_compressor is None:
+                return activations
+            n_components = min(self.layer_dims, activations.shape[1])
+            compressor = PCA(n_components) if self.layer_compressor == "pca" else self.layer_compressor(n_components)
+            return torch.as_tensor(compressor.fit_transform(activations)).to(activations.device)
+        except ESTIMATE_ERRORS as error:
+            return error
+
+    def _point(self, plane: InformationPlaneEstimator, epoch: int, layer: str,
+               code: torch.Tensor | BaseException) -> PlanePoint:
+        """One layer's estimates, NaN where a step failed (a warning, or an error when strict)."""
+        nan = float("nan")
+        estimates = dict.fromkeys(QUANTITIES)
+        if isinstance(code, BaseException):
+            self._gap(epoch, layer, "capture or compression", code)
+        else:
+            methods = {"I_XL": plane.i_xl if plane.x is not None else None, "I_YL": plane.i_yl}
+            with self._warnings_once(layer, epoch):
+                for quantity, method in methods.items():
+                    if method is None:
+                        continue
+                    try:
+                        estimates[quantity] = method(code, layer)
+                    except ESTIMATE_ERRORS as error:
+                        self._gap(epoch, layer, QUANTITIES[quantity], error)
+        values = {}
+        for quantity, estimate in estimates.items():
+            values[quantity] = estimate.value if estimate else nan
+            values[f"{quantity}_stderr"] = estimate.stderr if estimate else nan
+        return PlanePoint(epoch=epoch, layer=layer, **values)
+
+    def _gap(self, epoch: int, layer: str, what: str, error: BaseException) -> None:
+        if self.strict:
+            raise error
+        warnings.warn(f"InformationPlane: {what} for layer {layer!r} at epoch {epoch} failed ({error}); "
+                      "recorded as a gap", UserWarning, stacklevel=4)
+
+    @contextmanager
+    def _warnings_once(self, scope: str, epoch: int) -> Iterator[None]:
+        """Pass on the estimators' warnings about ``scope`` (a layer or ``"x"``), each kind once."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for record in caught:
+            message = record.message
+            if not isinstance(message, EstimateWarning):
+                warnings.warn_explicit(message, record.category, record.filename, record.lineno)
+                continue
+            if (scope, message.kind) in self._warned:
+                continue
+            self._warned.add((scope, message.kind))
+            warnings.warn(type(message)(f"InformationPlane, epoch {epoch}, {scope!r} (reported once): {message}",
+                                        message.variable, message.kind), stacklevel=4)
+
+    def settings(self) -> dict[str, Any]:
+        """The analysis settings, as written to ``information_plane.json``."""
+        return {
+            "probe_size": int(self.y.shape[0]),
+            "estimator": repr(self.estimator),
+            "x_compressor": repr(self.x_compressor), "x_dims": self.x_dims,
+            "layer_compressor": repr(self.layer_compressor), "layer_dims": self.layer_dims,
+            "seed": self.seed, "units": "nats", "x_compression_s": self.x_compression_s,
+        }
+
+
+def check_x_compressor(x_compressor: Any) -> None:
+    """``ValueError`` unless ``x_compressor`` is ``"pca"``, ``"autoencoder"``, ``None`` or has ``fit_transform``."""
+    if x_compressor not in (None, "pca", "autoencoder") and not hasattr(x_compressor, "fit_transform"):
+        raise ValueError(f"x_compressor must be 'pca', 'autoencoder', None or an object with fit_transform, "
+                         f"got {x_compressor!r}")
+
+
+def _device_of(activations: Activations) -> torch.device | None:
+    return next((value.device for value in activations.values() if isinstance(value, torch.Tensor)), None)
