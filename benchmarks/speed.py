@@ -17,7 +17,6 @@ coordinate, O(N log N)), so its cost is visible.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 

@@ -9,14 +9,11 @@
 
 from ibkit.models.channels import GaussianChannel, NoiseChannel, UniformChannel
 from ibkit.models.classifier import MNISTClassifier
-from ibkit.models.critics import ConcatCritic, SeparableCritic
 from ibkit.models.dim import NoiseInjectedDIM, embed
 from ibkit.models.encoders import ConvBackbone, DIMEncoder, GaussianNormaliser, MLPBackbone, UniformNormaliser
-from ibkit.models.infonce import infonce_lower_bound
 from ibkit.models.views import RandomAffine
 
 __all__ = [
-    "ConcatCritic",
     "ConvBackbone",
     "DIMEncoder",
     "GaussianChannel",
@@ -26,9 +23,7 @@ __all__ = [
     "NoiseChannel",
     "NoiseInjectedDIM",
     "RandomAffine",
-    "SeparableCritic",
     "UniformChannel",
     "UniformNormaliser",
     "embed",
-    "infonce_lower_bound",
 ]

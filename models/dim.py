@@ -24,7 +24,6 @@ returns the clean embedding with BatchNorm running statistics.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,9 +35,9 @@ from torch.utils.data import DataLoader
 
 from ibkit.evaluation import normality_pvalues, uniformity_pvalues
 from ibkit.models.channels import GaussianChannel, UniformChannel, check_noise_level
-from ibkit.models.critics import make_critic
+from ibkit.estimators.critics import make_critic
 from ibkit.models.encoders import DIMEncoder, check_dim, check_prior, make_backbone
-from ibkit.models.infonce import infonce_lower_bound
+from ibkit.estimators.variational import infonce_lower_bound
 from ibkit.models.views import RandomAffine
 from ibkit.validation import check_number
 

@@ -16,10 +16,10 @@ from ibkit.benchmarks.cli import main as cli_main
 from ibkit.benchmarks.train_dim import train_and_evaluate
 from ibkit.evaluation import normality_pvalues
 from ibkit.models.channels import GaussianChannel, UniformChannel
-from ibkit.models.critics import ConcatCritic, SeparableCritic
+from ibkit.estimators.critics import ConcatCritic, SeparableCritic
 from ibkit.models.dim import NoiseInjectedDIM, embed
 from ibkit.models.encoders import DIMEncoder
-from ibkit.models.infonce import infonce_lower_bound
+from ibkit.estimators.variational import infonce_lower_bound
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import digamma
-from scipy.spatial import cKDTree
 
 import ibkit
-from ibkit.estimators import KSG, DegenerateDataWarning, EstimateWarning, make_estimator, wkl_weights
+from ibkit.estimators import KSG, DegenerateDataWarning, wkl_weights
 
 
 def gaussian_entropy(cov: np.ndarray) -> float:

@@ -13,6 +13,11 @@ method          estimator                                            entropy  MI
 ``"kde-ml"``    Gaussian KDE, max-likelihood LOO bandwidth           yes      H-sum
 ``"kde-lse"``   Gaussian KDE, least-squares CV bandwidth             yes      H-sum
 ``"ksg"``       Kraskov–Stögbauer–Grassberger, algorithm 1           no       direct
+``"mienf"``     normalizing flows + full Gaussian base (N-MIENF)     no       trained
+``"mienf-tridiag"`` flows + canonical tridiagonal Gaussian base      no       trained
+``"mine"``      critic, Donsker–Varadhan bound (MINE)                no       trained
+``"nwj"``       critic, Nguyen–Wainwright–Jordan bound               no       trained
+``"infonce"``   critic, InfoNCE bound (at most log batch size)       no       trained
 ==============  =================================================  =======  ==========
 """
 
@@ -27,6 +32,8 @@ from ibkit.estimators.diagnostics import DegenerateDataWarning, EstimateWarning
 from ibkit.estimators.kde import KernelDensity
 from ibkit.estimators.knn import KozachenkoLeonenko, WeightedKozachenkoLeonenko, auto_k, wkl_weights
 from ibkit.estimators.ksg import KSG
+from ibkit.estimators.mienf import MIENF
+from ibkit.estimators.variational import CriticEstimator
 from ibkit.estimators.preprocessing import PREPROCESSING
 from ibkit.result import Estimate
 
@@ -37,6 +44,11 @@ REGISTRY: dict[str, tuple[type[MutualInformationEstimator], dict[str, Any]]] = {
     "ksg": (KSG, {}),
     "kde-ml": (KernelDensity, {"bandwidth": "ml"}),
     "kde-lse": (KernelDensity, {"bandwidth": "lse"}),
+    "mienf": (MIENF, {"base": "full"}),
+    "mienf-tridiag": (MIENF, {"base": "tridiag"}),
+    "mine": (CriticEstimator, {"bound": "mine"}),
+    "nwj": (CriticEstimator, {"bound": "nwj"}),
+    "infonce": (CriticEstimator, {"bound": "infonce"}),
 }
 METHODS = tuple(REGISTRY)
 ENTROPY_METHODS = tuple(name for name, (cls, _) in REGISTRY.items() if issubclass(cls, EntropyEstimator))
@@ -148,7 +160,9 @@ __all__ = [
     "EntropyEstimator",
     "EstimateWarning",
     "KSG",
+    "CriticEstimator",
     "KernelDensity",
+    "MIENF",
     "KozachenkoLeonenko",
     "METHODS",
     "MutualInformationEstimator",

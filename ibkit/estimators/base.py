@@ -51,10 +51,14 @@ class Prepared(NamedTuple):
     Attributes:
         samples: ``(N, d)`` float64 samples, preprocessed (normal scores) or with ties broken.
         degenerate: whether the degeneracy check flagged them (a warning has been issued).
+        name: the variable's name in messages (``"x"``, a layer's name).
+        shape: the shape of one sample as given, before flattening (e.g. ``(1, 16, 16)``).
     """
 
     samples: torch.Tensor
     degenerate: bool
+    name: str = "x"
+    shape: tuple[int, ...] = ()
 
 
 class MutualInformationEstimator(ABC):
@@ -118,13 +122,14 @@ class MutualInformationEstimator(ABC):
         or in tight clusters.
         """
         samples = as_samples(data, name, self.device)
+        shape = tuple(data.shape[1:]) if hasattr(data, "shape") and len(data.shape) > 1 else (samples.shape[1],)
         if self.preprocess != "normal-scores":
             samples = break_ties(samples, name)
-            return Prepared(samples, warn_if_degenerate(samples, name, self.preprocess, self.seed))
+            return Prepared(samples, warn_if_degenerate(samples, name, self.preprocess, self.seed), name, shape)
         # The check sees random scores: fixed ones sit on a lattice, whose regular spacing would
         # read as a higher intrinsic dimension than the data have.
         degenerate = warn_if_degenerate(normal_scores(samples, self.seed, random=True), name, self.preprocess, self.seed)
-        return Prepared(normal_scores(samples, self.seed), degenerate)
+        return Prepared(normal_scores(samples, self.seed), degenerate, name, shape)
 
     def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
         """The (unchecked) continuous–continuous estimate for prepared variables."""

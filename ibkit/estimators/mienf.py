@@ -1,0 +1,248 @@
+"""Mutual information through normalizing flows (MIENF; Butakov et al., NeurIPS 2024).
+
+Two flows, one per variable (a Cartesian-product flow), map ``X`` and ``Y`` to latents
+``ξ = f_X(X)``, ``η = f_Y(Y)``; because each flow is invertible on its own side,
+``I(X;Y) = I(ξ;η)`` exactly, whatever the flows are. Flows and a Gaussian base ``q(ξ, η)`` are trained
+jointly by maximum likelihood of the pairs,
+
+    log p̂(x, y) = log q(f_X(x), f_Y(y)) + log|det J_{f_X}(x)| + log|det J_{f_Y}(y)|,
+
+and the MI is read off the base, where the Jacobians cancel (``ibkit.estimators.gaussian_bases``):
+the full Gaussian (``"mienf"``, N-MIENF) or the canonical tridiagonal one (``"mienf-tridiag"``).
+The bias is at most ``KL(p(ξ, η) ‖ q)``, the joint misfit the training minimises; a Gaussian base
+under-reads dependence that no pair of marginal flows can make jointly Gaussian (the paper's
+counter-example: ``η = ±ξ`` with a random sign has infinite MI and zero Gaussian MI).
+
+Protocol: the samples are split (seeded) into training (70 %), validation (10 %, early stopping on
+its negative log-likelihood) and test (20 %) parts. The **headline estimate** is the Monte-Carlo
+average of the base's pointwise MI over the held-out test part, with its standard error; the closed
+form of the base (averaged over the last epochs before the best one) is kept as
+``closed_form_mi_`` with its spread, ``closed_form_spread_``: the two agree when the flows fit and
+the test part has not been seen. A held-out average is honest at small N, where the closed form
+over-reads (the flows overfit).
+
+With discrete labels ``y`` the flow is class-conditional, ``p(x | y)`` (a conditional vector flow
+with a standard normal base), and ``I(X;Y) = E[log p(x|y) − log Σ_c p(c)·p(x|c)]``, averaged over
+the test part: never above ``H(Y)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ibkit.estimators.base import MutualInformationEstimator, Prepared
+from ibkit.estimators.training import MIN_SAMPLES, Split, TrainedEstimator
+from ibkit.estimators.flows import conditional_vector_flow, make_flow
+from ibkit.estimators.gaussian_bases import FullGaussianBase, TridiagonalGaussianBase
+from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise
+from ibkit.result import Estimate
+from ibkit.validation import check_choice, check_positive_int
+
+BASES = {"full": FullGaussianBase, "tridiag": TridiagonalGaussianBase}
+#: Epochs whose closed-form MI is averaged (those up to and including the best one).
+CLOSED_FORM_EPOCHS = 10
+
+
+def canonical_coordinates(x: torch.Tensor, y: torch.Tensor, fit: torch.Tensor,
+                          ridge: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Vectors in canonical-correlation coordinates, fitted on the rows ``fit``.
+
+    Separate invertible linear maps of each side (so MI is unchanged) make both sides white and
+    their cross-covariance diagonal: ``x' = Uᵀ Σxx^{-1/2} x``, ``y' = Vᵀ Σyy^{-1/2} y`` with
+    ``Σxx^{-1/2} Σxy Σyy^{-1/2} = U S Vᵀ``. The flows then start where a Gaussian base is already
+    right for the linear part of the dependence, and the base starts at the correlations ``S``.
+
+    Returns:
+        ``(x' (N, dx), y' (N, dy), correlations (min(dx, dy),))``.
+    """
+    def inverse_sqrt(covariance: torch.Tensor) -> torch.Tensor:
+        values, vectors = torch.linalg.eigh(covariance + ridge * torch.eye(covariance.shape[0], dtype=covariance.dtype))
+        return (vectors * values.rsqrt()) @ vectors.T
+
+    xf, yf = x[fit].double(), y[fit].double()
+    mean_x, mean_y = xf.mean(0), yf.mean(0)
+    xc, yc = xf - mean_x, yf - mean_y
+    n = xf.shape[0]
+    wx, wy = inverse_sqrt(xc.T @ xc / (n - 1)), inverse_sqrt(yc.T @ yc / (n - 1))
+    u, correlations, vh = torch.linalg.svd(wx @ (xc.T @ yc / (n - 1)) @ wy)
+    k = min(x.shape[1], y.shape[1])
+    map_x, map_y = wx @ u, wy @ vh.T
+    x_new = ((x.double() - mean_x) @ map_x).to(x.dtype)
+    y_new = ((y.double() - mean_y) @ map_y).to(y.dtype)
+    return x_new, y_new, correlations[:k].clamp(0.0, 1.0 - 1e-6)
+
+
+class ProductFlow(nn.Module):
+    """``(x, y) -> (f_X(x), f_Y(y), log|det J|)`` with a Gaussian base on the latents."""
+
+    def __init__(self, flow_x: nn.Module, flow_y: nn.Module, base: nn.Module):
+        super().__init__()
+        self.flow_x, self.flow_y, self.base = flow_x, flow_y, base
+
+    def latents(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        xi, logdet_x = self.flow_x(x)
+        eta, logdet_y = self.flow_y(y)
+        return xi, eta, logdet_x + logdet_y
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of a batch of pairs, nats per pair."""
+        xi, eta, logdet = self.latents(x, y)
+        return -(self.base.log_prob(xi, eta) + logdet).mean()
+
+    @torch.no_grad()
+    def pmi(self, x: torch.Tensor, y: torch.Tensor, batch: int = 4096) -> torch.Tensor:
+        """Pointwise MI of every pair under the base, float64 ``(N,)``."""
+        parts = []
+        for start in range(0, x.shape[0], batch):
+            xi, eta, _ = self.latents(x[start:start + batch], y[start:start + batch])
+            parts.append(self.base.pmi(xi, eta))
+        return torch.cat(parts)
+
+
+class ConditionalFlow(nn.Module):
+    """``log p(x | y)`` for labels ``y``: a conditional flow on one-hot labels, standard normal base."""
+
+    def __init__(self, flow: nn.Module, classes: int, log_prior: torch.Tensor):
+        super().__init__()
+        self.flow, self.classes = flow, classes
+        self.register_buffer("log_prior", log_prior)
+
+    def log_likelihood(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        z, logdet = self.flow(x, context=F.one_hot(labels, self.classes).to(x.dtype))
+        return -0.5 * (z.square().sum(dim=1) + z.shape[1] * math.log(2.0 * math.pi)) + logdet
+
+    def loss(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood ``−log p(x | y)`` of a batch, nats."""
+        return -self.log_likelihood(x, labels).mean()
+
+    @torch.no_grad()
+    def pmi(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``log p(x|y) − log Σ_c p(c) p(x|c)`` per sample, float64 ``(N,)``."""
+        every_class = torch.stack([self.log_likelihood(x, torch.full_like(labels, c)) for c in range(self.classes)], 1)
+        mixture = torch.logsumexp(every_class.double() + self.log_prior.double(), dim=1)
+        return every_class.double().gather(1, labels[:, None]).squeeze(1) - mixture
+
+
+def replace_preprocess(estimator: MIENF, preprocess: str) -> MutualInformationEstimator:
+    """A shallow copy of ``estimator`` with another (concrete) preprocessing."""
+    other = copy.copy(estimator)
+    other.preprocess = preprocess
+    return other
+
+
+class MIENF(TrainedEstimator):
+    """Flow-based MI estimator, N-MIENF (``base="full"``) or tridiag-N-MIENF (``base="tridiag"``).
+
+    Args:
+        base: ``"full"`` or ``"tridiag"`` Gaussian base.
+        steps: coupling steps of each vector flow.
+        hidden: hidden width of the coupling networks (images: half of it, at least 16 channels).
+        max_epochs: most training epochs (early stopping usually ends sooner).
+        patience: epochs without a better validation NLL before stopping.
+        batch_size: training batch size.
+        lr: Adam learning rate.
+        preprocess: the transform of each variable before the flows: ``"auto"`` (default: normal
+            scores for vectors, standardisation for images, whose many tied pixels ranks would
+            break at random), ``"normal-scores"``, ``"standardize"``, ``"whiten"`` or ``"none"``.
+            Normal scores make heavy-tailed or saturated marginals easy for the flows but blur
+            dependence finer than the empirical CDF resolves (2 + 2 Gaussians of 10 nats read
+            8.4 at N = 10k, against 9.7 with ``"standardize"``; see the README).
+        warm_start, progress: see :class:`~ibkit.estimators.training.TrainedEstimator`.
+        seed: seeds the split, the initial weights and the batch order.
+        device: where to train; default the input's device.
+
+    Attributes (after an estimate; also those of ``TrainedEstimator``):
+        closed_form_mi_: the base's closed-form MI, nats, averaged over the last epochs up to the
+            best one (continuous–continuous only).
+        closed_form_spread_: the standard deviation of those closed forms.
+    """
+
+    def __init__(self, base: str = "tridiag", steps: int = 4, hidden: int = 64, max_epochs: int = 300,
+                 patience: int = 20, batch_size: int = 256, lr: float = 1e-3, preprocess: str = "auto",
+                 warm_start: bool = False, progress: bool = False, seed: int = 0,
+                 device: torch.device | str | None = None):
+        super().__init__(max_epochs=max_epochs, patience=patience, batch_size=batch_size, lr=lr,
+                         warm_start=warm_start, progress=progress,
+                         preprocess="normal-scores" if preprocess == "auto" else preprocess, seed=seed, device=device)
+        self.preprocess = preprocess
+        self.base = check_choice(base, "base", BASES)
+        self.steps = check_positive_int(steps, "steps")
+        self.hidden = check_positive_int(hidden, "hidden")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "mienf" if self.base == "full" else "mienf-tridiag"
+
+    # ------------------------------------------------------------------ the two cases
+    def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
+        x_data, y_data = self._inputs(x), self._inputs(y)
+        split = Split.of(x_data.shape[0], self.seed)
+        correlations = None
+        if x_data.ndim == 2 and y_data.ndim == 2:
+            x_data, y_data, correlations = canonical_coordinates(x_data, y_data, split.train)
+
+        def build() -> ProductFlow:
+            model = ProductFlow(make_flow(x.shape, self.steps, self.hidden), make_flow(y.shape, self.steps, self.hidden),
+                                BASES[self.base](x.samples.shape[1], y.samples.shape[1]))
+            if correlations is not None:
+                model.base.start_from(correlations)
+            return model
+
+        model = self._model(("pair", x.name, y.name, x.shape, y.shape), build)
+        closed_forms = self._fit(model, (x_data, y_data), split, lambda m: m.base.mutual_information())
+        recent = torch.tensor(closed_forms[max(0, self.best_epoch_ - CLOSED_FORM_EPOCHS + 1):self.best_epoch_ + 1])
+        self.closed_form_mi_ = float(recent.mean())
+        self.closed_form_spread_ = float(recent.std()) if recent.numel() > 1 else 0.0
+        return Estimate.from_terms(model.pmi(x_data[split.test], y_data[split.test]), self.name)
+
+    def continuous_discrete_estimate(self, x: Prepared, labels: torch.Tensor) -> Estimate:
+        if len(x.shape) == 3:
+            raise ValueError("MIENF with discrete labels needs vector inputs; compress images first "
+                             "(e.g. ibkit.compression.PCA or AutoencoderCompressor)")
+        x_data = self._inputs(x)
+        labels = labels.to(x_data.device)
+        split = Split.of(x_data.shape[0], self.seed)
+        classes = int(labels.max()) + 1
+        counts = torch.bincount(labels[split.train], minlength=classes).double()
+        if bool((counts == 0).any()):
+            raise ValueError("every class needs training samples for MIENF; some class has none in the 70 % "
+                             "training part")
+        key = ("labels", x.name, x.shape, classes)
+        model = self._model(key, lambda: ConditionalFlow(
+            conditional_vector_flow(x_data.shape[1], classes, self.steps, self.hidden), classes,
+            (counts / counts.sum()).log().float()))
+        self._fit(model, (x_data, labels), split)
+        return Estimate.from_terms(model.pmi(x_data[split.test], labels[split.test]), self.name)
+
+    def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("MIENF estimates through continuous_estimate (it trains on part of the data)")
+
+    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("MIENF estimates through continuous_discrete_estimate")
+
+    def prepare(self, data: Any, name: str) -> Prepared:
+        """As every estimator's, with ``preprocess="auto"`` resolved for the variable's shape."""
+        if self.preprocess != "auto":
+            return super().prepare(data, name)
+        image = hasattr(data, "shape") and len(data.shape) == 4
+        return replace_preprocess(self, "standardize" if image else "normal-scores").prepare(data, name)
+
+    # ------------------------------------------------------------------ training
+    def _inputs(self, variable: Prepared) -> torch.Tensor:
+        """float32 inputs on the device, normalised, in the variable's own shape (images stay images)."""
+        n = variable.samples.shape[0]
+        if n < MIN_SAMPLES:
+            raise ValueError(f"{variable.name} has {n} samples; MIENF needs at least {MIN_SAMPLES} "
+                             "(it trains on 70 % of them and estimates on a held-out 20 %)")
+        normalisation = self.preprocess if self.preprocess in AFFINE_PREPROCESSING else "standardize"
+        if normalisation == "whiten" and len(variable.shape) == 3:
+            normalisation = "standardize"  # an image flow needs the pixels in place
+        data, _ = affine_normalise(variable.samples, normalisation, variable.name)
+        shape = variable.shape if len(variable.shape) == 3 else (data.shape[1],)
+        return data.reshape(n, *shape).float()
