@@ -28,15 +28,13 @@ the test part: never above ``H(Y)``.
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ibkit.estimators.base import MutualInformationEstimator, Prepared
+from ibkit.estimators.base import Prepared
 from ibkit.estimators.training import MIN_SAMPLES, Split, TrainedEstimator
 from ibkit.estimators.flows import conditional_vector_flow, make_flow
 from ibkit.estimators.gaussian_bases import FullGaussianBase, TridiagonalGaussianBase
@@ -129,13 +127,6 @@ class ConditionalFlow(nn.Module):
         return every_class.double().gather(1, labels[:, None]).squeeze(1) - mixture
 
 
-def replace_preprocess(estimator: MIENF, preprocess: str) -> MutualInformationEstimator:
-    """A shallow copy of ``estimator`` with another (concrete) preprocessing."""
-    other = copy.copy(estimator)
-    other.preprocess = preprocess
-    return other
-
-
 class MIENF(TrainedEstimator):
     """Flow-based MI estimator, N-MIENF (``base="full"``) or tridiag-N-MIENF (``base="tridiag"``).
 
@@ -168,9 +159,7 @@ class MIENF(TrainedEstimator):
                  warm_start: bool = False, progress: bool = False, seed: int = 0,
                  device: torch.device | str | None = None):
         super().__init__(max_epochs=max_epochs, patience=patience, batch_size=batch_size, lr=lr,
-                         warm_start=warm_start, progress=progress,
-                         preprocess="normal-scores" if preprocess == "auto" else preprocess, seed=seed, device=device)
-        self.preprocess = preprocess
+                         warm_start=warm_start, progress=progress, preprocess=preprocess, seed=seed, device=device)
         self.base = check_choice(base, "base", BASES)
         self.steps = check_positive_int(steps, "steps")
         self.hidden = check_positive_int(hidden, "hidden")
@@ -225,13 +214,6 @@ class MIENF(TrainedEstimator):
 
     def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError("MIENF estimates through continuous_discrete_estimate")
-
-    def prepare(self, data: Any, name: str) -> Prepared:
-        """As every estimator's, with ``preprocess="auto"`` resolved for the variable's shape."""
-        if self.preprocess != "auto":
-            return super().prepare(data, name)
-        image = hasattr(data, "shape") and len(data.shape) == 4
-        return replace_preprocess(self, "standardize" if image else "normal-scores").prepare(data, name)
 
     # ------------------------------------------------------------------ training
     def _inputs(self, variable: Prepared) -> torch.Tensor:

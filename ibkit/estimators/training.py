@@ -17,12 +17,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from ibkit.estimators.base import MutualInformationEstimator
+from ibkit.estimators.base import MutualInformationEstimator, Prepared
 from ibkit.validation import check_number, check_positive_int
 
 #: Shares of the samples for training and validation; the rest is the test part.
@@ -52,6 +53,9 @@ class TrainedEstimator(MutualInformationEstimator):
     A model trained here has ``loss(*batch) -> scalar`` (minimised) and may have
     ``validation_loss(*batch)`` (default: ``loss``), called on the validation part.
 
+    ``preprocess="auto"`` means normal scores for vectors and standardisation for images (ranks of
+    pixels, with their many ties, would be broken at random).
+
     Args:
         max_epochs: most training epochs (early stopping usually ends sooner).
         patience: epochs without a better validation loss before stopping.
@@ -69,7 +73,8 @@ class TrainedEstimator(MutualInformationEstimator):
 
     def __init__(self, *, max_epochs: int, patience: int, batch_size: int, lr: float, warm_start: bool,
                  progress: bool, preprocess: str, seed: int, device: torch.device | str | None):
-        super().__init__(preprocess=preprocess, seed=seed, device=device)
+        super().__init__(preprocess="normal-scores" if preprocess == "auto" else preprocess, seed=seed, device=device)
+        self.preprocess = preprocess
         self.max_epochs = check_positive_int(max_epochs, "max_epochs")
         self.patience = check_positive_int(patience, "patience")
         self.batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
@@ -77,6 +82,15 @@ class TrainedEstimator(MutualInformationEstimator):
         self.warm_start = bool(warm_start)
         self.progress = bool(progress)
         self._models: dict[tuple, nn.Module] = {}
+
+    def prepare(self, data: Any, name: str) -> Prepared:
+        """As every estimator's, with ``preprocess="auto"`` resolved for the variable's shape."""
+        if self.preprocess != "auto":
+            return super().prepare(data, name)
+        image = hasattr(data, "shape") and len(data.shape) == 4
+        concrete = copy.copy(self)
+        concrete.preprocess = "standardize" if image else "normal-scores"
+        return MutualInformationEstimator.prepare(concrete, data, name)
 
     def _model(self, key: tuple, build: Callable[[], nn.Module]) -> nn.Module:
         """A new seeded model from ``build``, or with ``warm_start`` the previous one under ``key``."""

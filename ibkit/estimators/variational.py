@@ -140,7 +140,8 @@ class CriticEstimator(TrainedEstimator):
             ``(x (B, ...), y (B, ...))`` to ``(B, B)`` scores (it is trained in place).
         hidden: width of the default critic.
         ema_rate: MINE's moving-average rate.
-        preprocess: ``"standardize"`` (default), ``"whiten"``, ``"none"`` or ``"normal-scores"``.
+        preprocess: ``"auto"`` (default: normal scores for vectors, standardisation for images),
+            ``"normal-scores"``, ``"standardize"``, ``"whiten"`` or ``"none"``.
         max_epochs, patience, batch_size, lr, warm_start, progress, seed, device: see
             :class:`~ibkit.estimators.training.TrainedEstimator`. InfoNCE's estimate can never exceed
             ``log(batch_size)``: the test part is scored in batches of that size.
@@ -148,7 +149,7 @@ class CriticEstimator(TrainedEstimator):
 
     def __init__(self, bound: str = "mine", critic: str | nn.Module = "auto", hidden: int = 128,
                  ema_rate: float = 0.01, max_epochs: int = 300, patience: int = 30, batch_size: int = 256,
-                 lr: float = 1e-3, preprocess: str = "standardize", warm_start: bool = False, progress: bool = False,
+                 lr: float = 1e-3, preprocess: str = "auto", warm_start: bool = False, progress: bool = False,
                  seed: int = 0, device: torch.device | str | None = None):
         super().__init__(max_epochs=max_epochs, patience=patience, batch_size=batch_size, lr=lr,
                          warm_start=warm_start, progress=progress, preprocess=preprocess, seed=seed, device=device)
