@@ -28,6 +28,8 @@ COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
                             "What the information-plane callback costs a training run (MNIST classifier, N = 10k)."),
     ("bench", "dim"): ("ibkit.benchmarks.dim",
                        "Sweep the output-noise level of noise-injected Deep InfoMax: the information/matching trade-off."),
+    ("bench", "dim-curve"): ("ibkit.benchmarks.dim_curve",
+                             "Learning curves of noise-injected Deep InfoMax at one noise level: what limits probe accuracy."),
 }
 
 GROUP_HELP = {

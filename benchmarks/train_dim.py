@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from torch.utils.data import DataLoader
 
@@ -77,8 +78,11 @@ class DIMCLI(LightningCLI):
             logger.init_args.name = f"dim_{data}_{model.prior}_d{model.dim}_p{noise}_seed{self.config.seed_everything}"
 
 
-def train_and_evaluate(argv: Sequence[str], progress: bool = True) -> dict[str, Any]:
+def train_and_evaluate(argv: Sequence[str], progress: bool = True,
+                       callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Train one encoder from command-line arguments, evaluate it, write ``summary.json``/``.md``.
+
+    ``callbacks`` are added to the trainer (e.g. to evaluate during training).
 
     Returns:
         The summary: ``settings`` (model and data settings), ``capacity``/``mi``/``certificate``
@@ -92,6 +96,7 @@ def train_and_evaluate(argv: Sequence[str], progress: bool = True) -> dict[str, 
                      seed_everything_default=0, parser_kwargs={"prog": PROG, "description": __doc__},
                      save_config_kwargs={"overwrite": True})
     model, data, trainer = cli.model, cli.datamodule, cli.trainer
+    trainer.callbacks.extend(callbacks)
     data.setup()
     n_train = len(data.train_set)
     if data.batch_size < 2:

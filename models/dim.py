@@ -66,6 +66,8 @@ class NoiseInjectedDIM(L.LightningModule):
         augment: also apply a random affine augmentation to each view (images only).
         backbone: a module mapping inputs to ``(N, dim)`` features instead of the default one.
         conv_widths: channels of the default ConvNet's three blocks (the paper's: 32, 64, 128).
+        padding: the default ConvNet's convolutions: ``"auto"`` (valid, the paper's, when the image
+            allows it), ``"valid"`` or ``"same"`` (with global average pooling).
         critic: ``"mlp"`` (MLP on concatenated embeddings) or ``"separable"`` (bilinear).
         critic_hidden: hidden width of the critic.
         lr: Adam learning rate of encoder and critic.
@@ -84,6 +86,7 @@ class NoiseInjectedDIM(L.LightningModule):
         augment: bool = False,
         backbone: nn.Module | None = None,
         conv_widths: Sequence[int] = (32, 64, 128),
+        padding: str = "auto",
         critic: str = "mlp",
         critic_hidden: int = 256,
         lr: float = 1e-3,
@@ -97,7 +100,9 @@ class NoiseInjectedDIM(L.LightningModule):
             check_noise_level(input_noise, "input noise level")
         check_number(lr, "lr", minimum=0.0, open_interval=True)
         self.save_hyperparameters(ignore=["backbone"])
-        self.encoder = DIMEncoder(backbone if backbone is not None else make_backbone(input_shape, dim, conv_widths), dim, prior)
+        if backbone is None:
+            backbone = make_backbone(input_shape, dim, conv_widths, padding)
+        self.encoder = DIMEncoder(backbone, dim, prior)
         channel = GaussianChannel if prior == "gaussian" else UniformChannel
         self.output_channel = None if noise is None else channel(noise)
         self.input_channel = None if input_noise is None else GaussianChannel(input_noise)

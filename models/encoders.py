@@ -71,36 +71,52 @@ def make_normaliser(prior: str, dim: int) -> nn.Module:
 
 
 class ConvBlock(nn.Sequential):
-    """3×3 convolution (padding 1) → 2×2 average pooling → LeakyReLU → BatchNorm2d: halves H and W."""
+    """3×3 convolution (padding 1, or none) → 2×2 average pooling → LeakyReLU → BatchNorm2d."""
 
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.AvgPool2d(2), nn.LeakyReLU(),
+    def __init__(self, in_channels: int, out_channels: int, padding: int = 1):
+        super().__init__(nn.Conv2d(in_channels, out_channels, 3, padding=padding), nn.AvgPool2d(2), nn.LeakyReLU(),
                          nn.BatchNorm2d(out_channels))
 
 
-class ConvBackbone(nn.Module):
-    """Small ConvNet: three :class:`ConvBlock` (``block1..3``), global average pooling, ``hidden``, ``projection``.
+def _final_size(size: int, padding: int) -> int:
+    for _ in range(3):
+        size = (size + 2 * padding - 2) // 2
+    return size
 
-    After the paper's MNIST encoder (three conv stages 32→64→128 with average pooling, then
-    128→128→d), with padded convolutions and global pooling so that it fits any image of at least
-    8×8 pixels (8×8 digits: 8→4→2→1; 28×28 MNIST: 28→14→7→3).
+
+class ConvBackbone(nn.Module):
+    """Small ConvNet: three :class:`ConvBlock` (``block1..3``), ``pool``, ``hidden``, ``projection``.
+
+    The paper's MNIST encoder: three conv stages (32→64→128) with average pooling, then
+    128→128→d. With ``padding="valid"`` (the paper's, chosen by ``"auto"`` when the image allows it)
+    a 28×28 image shrinks to 1×1 (28→13→5→1) and ``pool`` only flattens, so the last convolution
+    still sees where strokes are; smaller images (8×8 digits) use padded convolutions and global
+    average pooling (8→4→2→1).
 
     Args:
         in_channels: image channels ``C``.
         out_features: output size ``d``.
         widths: channels of the three blocks.
         hidden: width of the fully connected layer.
+        padding: ``"auto"``, ``"valid"`` or ``"same"``.
+        image_size: the smaller of H and W, for ``"auto"`` (default 28).
 
     Shape: ``(N, C, H, W) -> (N, d)`` with ``H, W >= 8``.
     """
 
-    def __init__(self, in_channels: int, out_features: int, widths: Sequence[int] = (32, 64, 128), hidden: int = 128):
+    def __init__(self, in_channels: int, out_features: int, widths: Sequence[int] = (32, 64, 128), hidden: int = 128,
+                 padding: str = "auto", image_size: int = 28):
         super().__init__()
         if len(widths) != 3:
             raise ValueError(f"widths must give the channels of 3 blocks, got {tuple(widths)}")
-        self.block1 = ConvBlock(in_channels, widths[0])
-        self.block2 = ConvBlock(widths[0], widths[1])
-        self.block3 = ConvBlock(widths[1], widths[2])
+        check_choice(padding, "padding", ("auto", "valid", "same"))
+        if padding == "auto":
+            padding = "valid" if _final_size(image_size, 0) >= 1 else "same"
+        pad = 0 if padding == "valid" else 1
+        self.padding = padding
+        self.block1 = ConvBlock(in_channels, widths[0], pad)
+        self.block2 = ConvBlock(widths[0], widths[1], pad)
+        self.block3 = ConvBlock(widths[1], widths[2], pad)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.hidden = nn.Sequential(nn.Linear(widths[2], hidden), nn.LeakyReLU())
         self.projection = nn.Linear(hidden, out_features)
@@ -140,14 +156,15 @@ class MLPBackbone(nn.Module):
         return self.projection(h)
 
 
-def make_backbone(input_shape: Sequence[int], dim: int, conv_widths: Sequence[int] = (32, 64, 128)) -> nn.Module:
-    """:class:`ConvBackbone` (block widths ``conv_widths``) for image shapes ``(C, H, W)`` with ``H, W >= 8``,
-    else :class:`MLPBackbone`."""
+def make_backbone(input_shape: Sequence[int], dim: int, conv_widths: Sequence[int] = (32, 64, 128),
+                  padding: str = "auto") -> nn.Module:
+    """:class:`ConvBackbone` (block widths ``conv_widths``, its ``padding``) for image shapes
+    ``(C, H, W)`` with ``H, W >= 8``, else :class:`MLPBackbone`."""
     shape = tuple(int(s) for s in input_shape)
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"input_shape must be a non-empty tuple of positive sizes, got {tuple(input_shape)}")
     if len(shape) == 3 and min(shape[1:]) >= 8:
-        return ConvBackbone(shape[0], dim, widths=conv_widths)
+        return ConvBackbone(shape[0], dim, widths=conv_widths, padding=padding, image_size=min(shape[1:]))
     return MLPBackbone(math.prod(shape), dim)
 
 

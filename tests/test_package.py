@@ -98,6 +98,13 @@ def test_readme_callback_example_runs_as_written(tmp_path, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+def test_readme_analysis_example_runs_as_written():
+    namespace: dict = {}
+    exec(readme_code("The analysis without a Trainer"), namespace)  # noqa: S102
+    assert namespace["analysis"].history.epochs == [0, 1]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_readme_estimator_example_runs_as_written():
     namespace: dict = {}
     exec(readme_code("Estimators: quick example"), namespace)  # noqa: S102
