@@ -35,10 +35,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ibkit.estimators.base import Prepared
-from ibkit.estimators.training import MIN_SAMPLES, Split, TrainedEstimator
+from ibkit.estimators.training import Split, TrainedEstimator
 from ibkit.estimators.flows import conditional_vector_flow, make_flow
 from ibkit.estimators.gaussian_bases import FullGaussianBase, TridiagonalGaussianBase
-from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise
 from ibkit.result import Estimate
 from ibkit.validation import check_choice, check_positive_int
 
@@ -216,15 +215,3 @@ class MIENF(TrainedEstimator):
         raise NotImplementedError("MIENF estimates through continuous_discrete_estimate")
 
     # ------------------------------------------------------------------ training
-    def _inputs(self, variable: Prepared) -> torch.Tensor:
-        """float32 inputs on the device, normalised, in the variable's own shape (images stay images)."""
-        n = variable.samples.shape[0]
-        if n < MIN_SAMPLES:
-            raise ValueError(f"{variable.name} has {n} samples; MIENF needs at least {MIN_SAMPLES} "
-                             "(it trains on 70 % of them and estimates on a held-out 20 %)")
-        normalisation = self.preprocess if self.preprocess in AFFINE_PREPROCESSING else "standardize"
-        if normalisation == "whiten" and len(variable.shape) == 3:
-            normalisation = "standardize"  # an image flow needs the pixels in place
-        data, _ = affine_normalise(variable.samples, normalisation, variable.name)
-        shape = variable.shape if len(variable.shape) == 3 else (data.shape[1],)
-        return data.reshape(n, *shape).float()

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ibkit.estimators.base import MutualInformationEstimator, Prepared
+from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise
 from ibkit.validation import check_number, check_positive_int
 
 #: Shares of the samples for training and validation; the rest is the test part.
@@ -91,6 +92,24 @@ class TrainedEstimator(MutualInformationEstimator):
         concrete = copy.copy(self)
         concrete.preprocess = "standardize" if image else "normal-scores"
         return MutualInformationEstimator.prepare(concrete, data, name)
+
+    def _inputs(self, variable: Prepared) -> torch.Tensor:
+        """float32 network inputs, normalised, in the variable's own shape (images stay images).
+
+        Vectors get the affine ``preprocess`` (or are standardised after normal scores); images are
+        centred per pixel and divided by their overall standard deviation, which keeps the pixels
+        in place and tolerates constant ones.
+        """
+        n = variable.samples.shape[0]
+        if n < MIN_SAMPLES:
+            raise ValueError(f"{variable.name} has {n} samples; {self.name} needs at least {MIN_SAMPLES} (it trains "
+                             "on 70 % of them and estimates on a held-out 20 %)")
+        if len(variable.shape) == 3:
+            samples = variable.samples
+            data = (samples - samples.mean(0)) / samples.std().clamp_min(torch.finfo(samples.dtype).tiny)
+            return data.reshape(n, *variable.shape).float()
+        normalisation = self.preprocess if self.preprocess in AFFINE_PREPROCESSING else "standardize"
+        return affine_normalise(variable.samples, normalisation, variable.name)[0].float()
 
     def _model(self, key: tuple, build: Callable[[], nn.Module]) -> nn.Module:
         """A new seeded model from ``build``, or with ``warm_start`` the previous one under ``key``."""

@@ -29,8 +29,7 @@ from torch.nn import functional as F
 
 from ibkit.estimators.base import Prepared
 from ibkit.estimators.critics import CRITICS, ConcatCritic, ConvCritic, make_critic
-from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise
-from ibkit.estimators.training import MIN_SAMPLES, Split, TrainedEstimator
+from ibkit.estimators.training import Split, TrainedEstimator
 from ibkit.result import Estimate
 from ibkit.validation import check_choice, check_number, check_positive_int
 
@@ -185,18 +184,6 @@ class CriticEstimator(TrainedEstimator):
         raise NotImplementedError("critic estimators estimate through continuous_estimate")
 
     # ------------------------------------------------------------------ internals
-    def _inputs(self, variable: Prepared) -> torch.Tensor:
-        n = variable.samples.shape[0]
-        if n < MIN_SAMPLES:
-            raise ValueError(f"{variable.name} has {n} samples; {self.name} needs at least {MIN_SAMPLES}")
-        image = len(variable.shape) == 3
-        normalisation = self.preprocess if self.preprocess in AFFINE_PREPROCESSING else "none"
-        if image and normalisation == "whiten":
-            normalisation = "standardize"
-        data = affine_normalise(variable.samples, normalisation, variable.name)[0] if not image else \
-            (variable.samples - variable.samples.mean(0)) / variable.samples.std().clamp_min(1e-12)
-        return data.reshape(n, *(variable.shape if image else (data.shape[1],))).float()
-
     def _critic(self, x: torch.Tensor, y: torch.Tensor) -> nn.Module:
         if isinstance(self.critic, nn.Module):
             return self.critic
