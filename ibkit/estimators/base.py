@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -172,13 +172,18 @@ class MutualInformationEstimator(ABC):
                     stacklevel=caller_stacklevel())
         return estimate
 
-    @abstractmethod
     def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` pointwise MI terms for prepared ``x (N, dx)`` and ``y (N, dy)``."""
+        """``(N,)`` pointwise MI terms for prepared ``x (N, dx)`` and ``y (N, dy)``.
 
-    @abstractmethod
+        Estimators whose estimate is a mean over every sample implement this; those that train
+        on part of the sample override :meth:`continuous_estimate` instead.
+        """
+        raise NotImplementedError(f"{type(self).__name__} implements neither continuous_terms nor continuous_estimate")
+
     def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` pointwise MI terms for prepared ``x (N, d)`` and int64 ``labels (N,)``."""
+        """``(N,)`` pointwise MI terms for prepared ``x (N, d)`` and int64 ``labels (N,)`` (see above)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither continuous_discrete_terms nor "
+                                  "continuous_discrete_estimate")
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

@@ -208,10 +208,4 @@ class MIENF(TrainedEstimator):
         self._fit(model, (x_data, labels), split)
         return Estimate.from_terms(model.pmi(x_data[split.test], labels[split.test]), self.name)
 
-    def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError("MIENF estimates through continuous_estimate (it trains on part of the data)")
-
-    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError("MIENF estimates through continuous_discrete_estimate")
-
     # ------------------------------------------------------------------ training

@@ -177,12 +177,6 @@ class CriticEstimator(TrainedEstimator):
         self._fit(model, (x, y), split)
         return self._test_estimate(model, x[split.test], y[split.test])
 
-    def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError("critic estimators estimate through continuous_estimate")
-
-    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError("critic estimators estimate through continuous_estimate")
-
     # ------------------------------------------------------------------ internals
     def _critic(self, x: torch.Tensor, y: torch.Tensor) -> nn.Module:
         if isinstance(self.critic, nn.Module):
