@@ -207,5 +207,3 @@ class MIENF(TrainedEstimator):
             (counts / counts.sum()).log().float()))
         self._fit(model, (x_data, labels), split)
         return Estimate.from_terms(model.pmi(x_data[split.test], labels[split.test]), self.name)
-
-    # ------------------------------------------------------------------ training
