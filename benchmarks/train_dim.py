@@ -4,8 +4,8 @@ Lightning's command line (``LightningCLI``) over ``ibkit.models.NoiseInjectedDIM
 prior, dim, noise, input_noise, conv_widths, critic, critic_hidden, lr, ...), a data module
 (``--data digits|mnist`` or a class path, ``--data.*``), the trainer (``--trainer.*``) and the
 evaluation (``--eval.subsamples``); ``--config file.yaml`` and ``--print_config`` as usual, and the
-shorthands ``--data-dir D`` and ``--epochs N``. ``--config`` with
-``benchmarks/configs/dim_paper.yaml`` gives the authors' settings (see that file).
+shorthands ``--data-dir D`` and ``--epochs N``. ``--preset paper`` (``--config
+benchmarks/configs/dim_paper.yaml``) gives the authors' settings; later options override it.
 
 The encoder learns a ``d``-dimensional embedding whose distribution is pushed towards the prior
 (``N(0, I)`` or ``U[0, 1]^d``) by maximising the InfoNCE estimate of the mutual information
@@ -40,6 +40,8 @@ from ibkit.models import NoiseInjectedDIM, embed
 from ibkit.report import markdown_table
 
 PROG = "ibkit train dim"
+#: ``--preset NAME`` reads ``benchmarks/configs/dim_NAME.yaml`` (as ``--config`` would).
+CONFIGS = Path(__file__).resolve().parent / "configs"
 #: The command's defaults where they differ from the classes' own (a small, fast CPU setting).
 DEFAULTS = {
     "data": {"class_path": "ibkit.data.DigitsDataModule", "init_args": {"batch_size": 256, "drop_last": True}},
@@ -78,6 +80,23 @@ class DIMCLI(LightningCLI):
             logger.init_args.name = f"dim_{data}_{model.prior}_d{model.dim}_p{noise}_seed{self.config.seed_everything}"
 
 
+def expand_preset(argv: Sequence[str]) -> list[str]:
+    """``--preset NAME`` -> ``--config benchmarks/configs/dim_NAME.yaml``; other options unchanged."""
+    out, tokens = [], list(argv)
+    while tokens:
+        token = tokens.pop(0)
+        if token == "--preset" or token.startswith("--preset="):
+            name = token.partition("=")[2] or (tokens.pop(0) if tokens else "")
+            path = CONFIGS / f"dim_{name}.yaml"
+            if not path.is_file():
+                known = sorted(p.stem.removeprefix("dim_") for p in CONFIGS.glob("dim_*.yaml"))
+                raise ValueError(f"unknown preset {name!r}; valid presets are {', '.join(known)}")
+            out += ["--config", str(path)]
+        else:
+            out.append(token)
+    return out
+
+
 def train_and_evaluate(argv: Sequence[str], progress: bool = True,
                        callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Train one encoder from command-line arguments, evaluate it, write ``summary.json``/``.md``.
@@ -91,7 +110,7 @@ def train_and_evaluate(argv: Sequence[str], progress: bool = True,
     """
     with command_line(PROG):
         cli = DIMCLI(NoiseInjectedDIM, SplitDataModule, subclass_mode_data=True, run=False,
-                     args=expand_shorthands(argv), trainer_defaults={**TRAINER_DEFAULTS,
+                     args=expand_shorthands(expand_preset(argv)), trainer_defaults={**TRAINER_DEFAULTS,
                                                                      "enable_progress_bar": progress},
                      seed_everything_default=0, parser_kwargs={"prog": PROG, "description": __doc__},
                      save_config_kwargs={"overwrite": True})

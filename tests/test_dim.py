@@ -238,3 +238,14 @@ def test_train_and_bench_commands_write_their_outputs(tmp_path):
     assert len((tmp_path / "bench" / "dim_tradeoff.csv").read_text().splitlines()) == 3
     with pytest.raises(SystemExit):
         cli_main(["bench", "dim", "--noise-levels", "1.5"])
+
+
+def test_paper_preset_sets_the_authors_settings(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["train", "dim", "--preset", "paper", "--data-dir", "/mnist", "--epochs", "7", "--print_config"])
+    config = capsys.readouterr().out
+    for setting in ("batch_size: 1024", "critic_hidden: 256", "input_noise: 0.5", "padding: valid",
+                    "noise: 0.316", "max_epochs: 7", "data_dir: /mnist"):
+        assert setting in config, setting
+    with pytest.raises(ValueError, match="valid presets are paper"):
+        cli_main(["train", "dim", "--preset", "fast"])
