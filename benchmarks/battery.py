@@ -152,12 +152,13 @@ def plot(rows: Sequence[dict], path: Path, n: int, label: str = DEFAULT_LABEL) -
     top = max(row["true_mi"] for row in mine)
     axis.plot([0, top], [0, top], color="black", linewidth=1, label="truth")
     axis.fill_between([0, top], [0, top / 1.5], [0, top * 1.5], color="grey", alpha=0.15, label="factor 1.5")
-    for family in families:
+    colours = plt.get_cmap("tab20").colors
+    for index, family in enumerate(families):
         subset = [row for row in mine if row["family"] == family and math.isfinite(row["estimate"])]
         jitter = np.random.default_rng(0).uniform(-0.06, 0.06, len(subset))
         axis.errorbar([row["true_mi"] + j for row, j in zip(subset, jitter)], [row["estimate"] for row in subset],
-                      yerr=[2 * row["stderr"] for row in subset], fmt="o", markersize=3.5, linewidth=0.8,
-                      label=family)
+                      yerr=[2 * row["stderr"] for row in subset], fmt="osD^v<>"[index % 7], markersize=3.5,
+                      linewidth=0.8, color=colours[(2 * index) % 20 + (index >= 10)], label=family)
     axis.set_xlabel("true MI (nats)")
     axis.set_ylabel("estimated MI (nats)")
     axis.set_title(f"Known-MI battery, {label}, N = {n}")
