@@ -17,9 +17,16 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
-from ibkit.analysis import InformationPlaneAnalysis, check_x_compressor
+from ibkit.analysis import InformationPlaneAnalysis, check_compression
 from ibkit.callbacks.probe import default_probe, pad_rows, shard_bounds, unpad_gathered
-from ibkit.callbacks.tensorboard_layout import FIGURE_TAG, custom_scalars_layout, find_tensorboard, plane_metrics
+from ibkit.callbacks.tensorboard_layout import (
+    FIGURE_TAG,
+    POINTS_TAG,
+    custom_scalars_layout,
+    find_tensorboard,
+    plane_metrics,
+    points_table,
+)
 from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed, resolve_layers
 from ibkit.compression import Compressor
 from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, resolve_estimator
@@ -48,7 +55,10 @@ class InformationPlane(Callback):
        compression as ``ib/time/x_compression_s``) to every logger; to a
        ``TensorBoardLogger`` also the information-plane figure (``ib/information_plane``) and,
        once, a custom-scalars layout (one margin chart per layer and quantity, value with its
-       ±2 SE band); and rewrites ``information_plane.csv``/``.json`` in the log directory.
+       ±2 SE band) and, as text (``ib/points``), a table of every point's value, the estimator
+       that produced it and whether it is a lower bound; and rewrites
+       ``information_plane.csv``/``.json`` (with the same method and lower-bound columns) in
+       the log directory.
 
     A layer whose compression or estimate fails is a ``UserWarning`` and a gap (``strict=True``
     raises). The history is saved in checkpoints, so a resumed run continues it without
@@ -66,9 +76,14 @@ class InformationPlane(Callback):
         probe_size: maximal number of probe samples N (seeded subset of larger sources).
         estimator: MI method name (``"wkl"``, ``"kl"``, ...; its defaults choose k for the data)
             or an estimator object (``ibkit.estimators.make_estimator``).
-        x_compressor, x_dims, layer_compressor, layer_dims: how probe inputs and layers are
-            compressed (see :class:`ibkit.analysis.InformationPlaneAnalysis`); any object with
-            ``fit_transform`` serves as a compressor.
+        x_compressor, x_dims, x_transform, layer_compressor, layer_dims, layer_transform: how
+            probe inputs and layers are transformed and compressed (see
+            :class:`ibkit.analysis.InformationPlaneAnalysis`); any object with ``fit_transform``
+            serves as a compressor. By default every layer gets an injective per-unit transform
+            first (the log-ratio for softmax outputs, normal scores otherwise) and only layers
+            wider than ``layer_dims`` are compressed.
+        chain: the layers, in the order given, form a chain (a sequential network): points
+            below a deeper layer's beyond 2 SE are flagged as compression loss.
         every_n_epochs: analyse epochs ``0, n, 2n, ...``; default 1 (every epoch).
         epochs: an explicit list of epochs to analyse instead of ``every_n_epochs``.
         noise_on: keep the noise of ``ibkit.layers.NoiseLayer`` modules on during capture.
@@ -89,8 +104,11 @@ class InformationPlane(Callback):
         estimator: str | MutualInformationEstimator = DEFAULT_METHOD,
         x_compressor: str | Compressor | None = "autoencoder",
         x_dims: int = 4,
+        x_transform: str = "auto",
         layer_compressor: str | Callable[[int], Compressor] | None = "pca",
         layer_dims: int = 4,
+        layer_transform: str | Mapping[str, str] = "auto",
+        chain: bool = True,
         every_n_epochs: int | None = None,
         epochs: Sequence[int] | None = None,
         noise_on: bool = True,
@@ -110,14 +128,15 @@ class InformationPlane(Callback):
             check_positive_int(every_n_epochs, "every_n_epochs")
         if epochs is not None and any(not isinstance(e, int) or e < 0 for e in epochs):
             raise ValueError(f"epochs must be non-negative integers, got {list(epochs)!r}")
-        check_x_compressor(x_compressor)
+        check_compression(x_compressor, x_transform, layer_compressor, layer_transform)
         self.layer_names = None if layers is None else list(layers)
         self.select = select
         self.probe = probe
         self.probe_size = probe_size
         self.estimator = resolve_estimator(estimator)
-        self.compression = {"x_compressor": x_compressor, "x_dims": x_dims,
-                            "layer_compressor": layer_compressor, "layer_dims": layer_dims}
+        self.compression = {"x_compressor": x_compressor, "x_dims": x_dims, "x_transform": x_transform,
+                            "layer_compressor": layer_compressor, "layer_dims": layer_dims,
+                            "layer_transform": layer_transform, "chain": chain}
         self.every_n_epochs = every_n_epochs or 1
         self.epochs = None if epochs is None else sorted(set(epochs))
         self.noise_on = noise_on
@@ -293,6 +312,7 @@ class InformationPlane(Callback):
             if not self._layout_written:
                 writer.add_custom_scalars(custom_scalars_layout([point.layer for point in points]))
                 self._layout_written = True
+            writer.add_text(POINTS_TAG, points_table(points), global_step=epoch)
             if self.log_figure:
                 writer.add_figure(FIGURE_TAG, self.history.figure(), global_step=epoch, close=True)
         if self._log_dir is not None:

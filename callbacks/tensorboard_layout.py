@@ -6,15 +6,16 @@ from collections.abc import Iterable, Sequence
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
-from ibkit.history import EpochTiming, PlanePoint
+from ibkit.history import QUANTITIES, EpochTiming, PlanePoint
 
 #: Prefix of every tag the callback writes.
 PREFIX = "ib"
 FIGURE_TAG = f"{PREFIX}/information_plane"
+#: Text tag of the per-epoch table: every point's value, method and lower-bound flags.
+POINTS_TAG = f"{PREFIX}/points"
 TIMING_KEYS = ("capture_s", "compression_s", "estimation_s")
 #: The plotted band is the estimate ± this many standard errors.
 BAND_STDERRS = 2.0
-QUANTITY_TITLES = {"I_XL": "I(X;L)", "I_YL": "I(Y;L)"}
 
 
 def scalar_tag(layer: str, quantity: str) -> str:
@@ -32,7 +33,7 @@ def plane_metrics(points: Sequence[PlanePoint], timing: EpochTiming, x_compressi
     ``lower``/``upper`` ends of the ±2 SE band (NaN gaps are left out), plus the analysis times."""
     metrics = {}
     for point in points:
-        for quantity in QUANTITY_TITLES:
+        for quantity in QUANTITIES:
             value, stderr = getattr(point, quantity), getattr(point, f"{quantity}_stderr")
             if value != value:  # NaN is a gap: not logged
                 continue
@@ -47,6 +48,30 @@ def plane_metrics(points: Sequence[PlanePoint], timing: EpochTiming, x_compressi
     return metrics
 
 
+def points_table(points: Sequence[PlanePoint]) -> str:
+    """A markdown table of one epoch's points for TensorBoard's text tab.
+
+    Each cell reads ``value ± SE (method)``; ``≥`` marks a lower bound, with the reason after it
+    (beyond log N: censored; compression: below a deeper layer's), and a gap gives its error.
+    """
+    header = "| layer | " + " | ".join(QUANTITIES.values()) + " |\n|---|" + "---|" * len(QUANTITIES)
+    rows = [header]
+    for point in points:
+        cells = []
+        for quantity in QUANTITIES:
+            value, stderr = getattr(point, quantity), getattr(point, f"{quantity}_stderr")
+            if value != value:
+                cells.append(f"gap: {getattr(point, f'{quantity}_error') or 'not estimated'}")
+                continue
+            reasons = [reason for flag, reason in (("censored", "beyond log N"), ("compression_loss", "compression"))
+                       if getattr(point, f"{quantity}_{flag}")]
+            bound = "≥ " if reasons else ""
+            note = f", lower bound: {' and '.join(reasons)}" if reasons else ""
+            cells.append(f"{bound}{value:.3f} ± {stderr:.3f} ({getattr(point, f'{quantity}_method')}{note})")
+        rows.append(f"| {point.layer} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def custom_scalars_layout(layers: Sequence[str]) -> dict:
     """Layout for ``SummaryWriter.add_custom_scalars``: per quantity, one margin chart per layer.
 
@@ -55,7 +80,7 @@ def custom_scalars_layout(layers: Sequence[str]) -> dict:
     it into the ``tensorboard.plugins.custom_scalar.layout_pb2.Layout`` protobuf.
     """
     layout = {}
-    for quantity, title in QUANTITY_TITLES.items():
+    for quantity, title in QUANTITIES.items():
         layout[f"{title} ± {BAND_STDERRS:g} SE, nats"] = {
             layer: ["Margin", [scalar_tag(layer, quantity), scalar_tag(layer, f"{quantity}_lower"),
                                scalar_tag(layer, f"{quantity}_upper")]]

@@ -12,14 +12,32 @@ any ibkit estimator, in nats. Use it from a notebook::
 
 ``ibkit.callbacks.InformationPlane`` is the same analysis driven by a Lightning ``Trainer``.
 
+What keeps the plane truthful (each rule is tested on stochastic layers whose MI is known,
+``ibkit.synthetic.layers``):
+
+- **Compression keeps what it can.** Each layer first gets an injective per-unit transform
+  (``layer_transform``, see ``ibkit.compression.units``: normal scores per unit, the log-ratio
+  of probability layers), and only a layer with more than ``layer_dims`` units is compressed;
+  one that fits is never rotated. The probe inputs get the same treatment before PCA.
+- **One estimator per curve.** The method of a layer's first estimate of each quantity (the
+  configured estimator, or its KSG fallback for degenerate data) is kept for the whole run,
+  checkpoint resumes included, and recorded with every point.
+- **Lower bounds are said so.** An estimate above log N nats, more than N samples resolve, is
+  recorded as the lower bound log N (``*_censored``); with ``chain=True`` a point below a deeper
+  layer's by more than 2 SE, which the data-processing inequality forbids, is flagged as
+  compression loss (``*_compression_loss``). Both are drawn as hollow markers with an arrow.
+
 A layer whose compression or estimate fails (NaN activations, a constant layer, too few
-samples) becomes a ``UserWarning`` and a gap (NaN in the history, no point in the plot);
-``strict=True`` raises instead. The estimators' warnings about a layer's data (degenerate
-samples, a fallback) are passed on once per layer and kind, not every epoch.
+samples) becomes a ``UserWarning`` and a gap (NaN in the history with the reason in
+``*_error``, no point in the plot); ``strict=True`` raises instead. The estimators' warnings
+about a layer's data (degenerate samples, a fallback) are passed on once per layer and kind, not
+every epoch.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sys
 import time
 import warnings
@@ -33,16 +51,18 @@ from tqdm import tqdm
 
 from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed, resolve_layers
 from ibkit.compression import PCA, AutoencoderCompressor, Compressor
+from ibkit.compression.units import check_unit_transform, unit_codes
 from ibkit.estimators import DEFAULT_METHOD, EstimateWarning, MutualInformationEstimator, resolve_estimator
 from ibkit.estimators.plane import InformationPlaneEstimator
-from ibkit.history import EpochTiming, InformationPlaneHistory, PlanePoint
+from ibkit.history import QUANTITIES, EpochTiming, InformationPlaneHistory, PlanePoint
 from ibkit.probe import probe_tensors
 from ibkit.validation import check_positive_int
 
 #: Errors a single layer's compression or estimate may raise; they become gaps unless strict.
 ESTIMATE_ERRORS = (ValueError, RuntimeError, ArithmeticError)
-#: The two quantities of a plane point, with their names in messages.
-QUANTITIES = {"I_XL": "I(X;L)", "I_YL": "I(Y;L)"}
+#: A layer's estimate is compression loss when a deeper layer's exceeds it by this many
+#: standard errors of their difference.
+DPI_STDERRS = 2.0
 
 Activations = Mapping[str, "torch.Tensor | Exception"]
 
@@ -56,10 +76,23 @@ class InformationPlaneAnalysis:
         estimator: MI method name for ``ibkit.mutual_information`` or an estimator object.
         x_compressor: ``"autoencoder"`` (trained once on the probe inputs), ``"pca"``, an object
             with ``fit_transform(x) -> (N, x_dims)`` or ``None`` (raw flattened inputs).
-        x_dims: code size of the X compressor built from a name.
+        x_dims: code size of the X compressor built from a name; inputs with at most ``x_dims``
+            features are never compressed.
+        x_transform: unit transform of the inputs before ``"pca"`` or ``None``
+            (``ibkit.compression.units``; ``"auto"``: normal scores per feature). An
+            autoencoder or compressor object gets the inputs as they are (``"auto"`` or ``"none"``).
         layer_compressor: ``"pca"``, a factory ``n_components -> compressor`` (a fresh one is
             built and fitted on every call) or ``None`` (raw flattened layer outputs).
-        layer_dims: code size per layer; a layer with fewer features keeps all of them.
+        layer_dims: code size per layer; a layer with at most this many units (after its unit
+            transform) keeps them all, unrotated.
+        layer_transform: unit transform of each layer before compression, one for all layers or
+            ``layer -> transform`` (missing layers: ``"auto"``). ``"auto"``: the log-ratio for
+            probability and log-probability layers, normal scores per unit otherwise;
+            ``"normal-scores"``, ``"log-ratio"`` or ``"none"`` (PCA of the raw units).
+        chain: the layers, in the order given, form a chain ``X → L1 → L2 → …`` (a sequential
+            network), so neither MI may grow with depth; a point below a deeper layer's by more
+            than ``DPI_STDERRS`` standard errors is flagged as compression loss. ``False`` for
+            layers that are not a chain.
         strict: re-raise estimation failures instead of recording gaps.
         seed: seeds the autoencoder and the capture-time noise.
         history: the history to record into (default: a new one, :attr:`history`).
@@ -77,16 +110,16 @@ class InformationPlaneAnalysis:
         estimator: str | MutualInformationEstimator = DEFAULT_METHOD,
         x_compressor: str | Compressor | None = "autoencoder",
         x_dims: int = 4,
+        x_transform: str = "auto",
         layer_compressor: str | Callable[[int], Compressor] | None = "pca",
         layer_dims: int = 4,
+        layer_transform: str | Mapping[str, str] = "auto",
+        chain: bool = True,
         strict: bool = False,
         seed: int = 0,
         history: InformationPlaneHistory | None = None,
     ):
-        check_x_compressor(x_compressor)
-        if layer_compressor is not None and layer_compressor != "pca" and not callable(layer_compressor):
-            raise ValueError(f"layer_compressor must be 'pca', a factory n_components -> compressor or None, "
-                             f"got {layer_compressor!r}")
+        check_compression(x_compressor, x_transform, layer_compressor, layer_transform)
         self.x = None if x is None else torch.as_tensor(x)
         self.y = torch.as_tensor(y)
         if self.x is not None and self.x.shape[0] != self.y.shape[0]:
@@ -94,8 +127,11 @@ class InformationPlaneAnalysis:
         self.estimator = resolve_estimator(estimator)
         self.x_compressor = x_compressor
         self.x_dims = check_positive_int(x_dims, "x_dims")
+        self.x_transform = x_transform
         self.layer_compressor = layer_compressor
         self.layer_dims = check_positive_int(layer_dims, "layer_dims")
+        self.layer_transform = dict(layer_transform) if isinstance(layer_transform, Mapping) else layer_transform
+        self.chain = chain
         self.strict = strict
         self.seed = seed
         self.history = history if history is not None else InformationPlaneHistory()
@@ -137,16 +173,19 @@ class InformationPlaneAnalysis:
             device: where to compress and estimate (default: the activations' device).
         """
         started = time.perf_counter()
-        codes = {layer: self._layer_codes(value, device) for layer, value in activations.items()}
+        codes = {layer: self._layer_codes(layer, value, device) for layer, value in activations.items()}
         compression_s = time.perf_counter() - started
 
         started = time.perf_counter()
         plane = self._plane_estimator(device or _device_of(activations), epoch)
+        methods = self.history.methods()
         points = []
         progress = tqdm(codes.items(), desc=f"information plane, epoch {epoch}", total=len(codes),
                         leave=False, disable=None, file=sys.stderr)
         for layer, code in progress:
-            points.append(self._point(plane, epoch, layer, code))
+            points.append(self._point(plane, epoch, layer, code, methods))
+        if self.chain:
+            points = flag_compression_loss(points)
         estimation_s = time.perf_counter() - started
         self.history.record(points, EpochTiming(epoch, capture_s, compression_s, estimation_s))
         return points
@@ -166,8 +205,11 @@ class InformationPlaneAnalysis:
         if self._x_codes is None:
             started = time.perf_counter()
             try:
-                x = self.x
-                codes = x.flatten(1) if self.x_compressor is None else self._x_compressor(device).fit_transform(x)
+                x = self.x if device is None else self.x.to(device)
+                if self.x_compressor in (None, "pca"):
+                    codes = unit_codes(x, self.x_dims, self.x_transform, None if self.x_compressor is None else PCA)
+                else:
+                    codes = self._x_compressor(device).fit_transform(x)
                 self._x_codes = torch.as_tensor(codes).detach().flatten(1).to(device or x.device)
             except ESTIMATE_ERRORS as error:
                 if self.strict:
@@ -179,9 +221,7 @@ class InformationPlaneAnalysis:
         return self._x_codes
 
     def _x_compressor(self, device: torch.device | str | None) -> Any:
-        """The X compressor object; a named autoencoder trains on ``device``."""
-        if self.x_compressor == "pca":
-            return PCA(self.x_dims)
+        """The X compressor object (an autoencoder or the user's); a named autoencoder trains on ``device``."""
         if self.x_compressor == "autoencoder":
             return AutoencoderCompressor(self.x_dims, seed=self.seed, device=device)
         return self.x_compressor
@@ -202,9 +242,9 @@ class InformationPlaneAnalysis:
                     self._plane = InformationPlaneEstimator(None, labels, self.estimator)
         return self._plane
 
-    def _layer_codes(self, activations: torch.Tensor | Exception,
+    def _layer_codes(self, layer: str, activations: torch.Tensor | Exception,
                      device: torch.device | str | None) -> torch.Tensor | BaseException:
-        """``(N, features)`` layer outputs -> ``(N, min(layer_dims, features))`` codes, or the error."""
+        """``(N, units)`` layer outputs -> ``(N, ≤ layer_dims)`` codes (see ``unit_codes``), or the error."""
         if isinstance(activations, Exception):
             return activations
         try:
@@ -212,36 +252,38 @@ class InformationPlaneAnalysis:
             n_bad = int((~torch.isfinite(activations)).any(dim=1).sum())
             if n_bad:
                 raise ValueError(f"{n_bad} of {activations.shape[0]} samples have NaN or inf activations")
-            if self.layer_compressor is None:
-                return activations
-            n_components = min(self.layer_dims, activations.shape[1])
-            compressor = PCA(n_components) if self.layer_compressor == "pca" else self.layer_compressor(n_components)
-            return torch.as_tensor(compressor.fit_transform(activations)).to(activations.device)
+            transform = self.layer_transform.get(layer, "auto") if isinstance(self.layer_transform, dict) \
+                else self.layer_transform
+            compressor = PCA if self.layer_compressor == "pca" else self.layer_compressor
+            return unit_codes(activations, self.layer_dims, transform, compressor)
         except ESTIMATE_ERRORS as error:
             return error
 
-    def _point(self, plane: InformationPlaneEstimator, epoch: int, layer: str,
-               code: torch.Tensor | BaseException) -> PlanePoint:
-        """One layer's estimates, NaN where a step failed (a warning, or an error when strict)."""
-        nan = float("nan")
-        estimates = dict.fromkeys(QUANTITIES)
+    def _point(self, plane: InformationPlaneEstimator, epoch: int, layer: str, code: torch.Tensor | BaseException,
+               methods: Mapping[tuple[str, str], str]) -> PlanePoint:
+        """One layer's estimates: NaN with its reason where a step failed (a warning, or an error when
+        strict), the curve's method kept, values above log N censored to that lower bound."""
+        fields: dict[str, Any] = {}
+        for quantity in QUANTITIES:
+            fields.update({quantity: math.nan, f"{quantity}_stderr": math.nan})
         if isinstance(code, BaseException):
             self._gap(epoch, layer, "capture or compression", code)
-        else:
-            methods = {"I_XL": plane.i_xl if plane.x is not None else None, "I_YL": plane.i_yl}
-            with self._warnings_once(layer, epoch):
-                for quantity, method in methods.items():
-                    if method is None:
-                        continue
-                    try:
-                        estimates[quantity] = method(code, layer)
-                    except ESTIMATE_ERRORS as error:
-                        self._gap(epoch, layer, QUANTITIES[quantity], error)
-        values = {}
-        for quantity, estimate in estimates.items():
-            values[quantity] = estimate.value if estimate else nan
-            values[f"{quantity}_stderr"] = estimate.stderr if estimate else nan
-        return PlanePoint(epoch=epoch, layer=layer, **values)
+            return PlanePoint(epoch=epoch, layer=layer, I_XL_error=str(code), I_YL_error=str(code), **fields)
+        estimators = {"I_XL": plane.i_xl if plane.x is not None else None, "I_YL": plane.i_yl}
+        with self._warnings_once(layer, epoch):
+            for quantity, estimate_of in estimators.items():
+                if estimate_of is None:
+                    continue
+                try:
+                    estimate = estimate_of(code, layer, method=methods.get((layer, quantity)))
+                except ESTIMATE_ERRORS as error:
+                    self._gap(epoch, layer, QUANTITIES[quantity], error)
+                    fields[f"{quantity}_error"] = str(error)
+                    continue
+                limit = resolution_limit(estimate.n)
+                fields.update({quantity: min(estimate.value, limit), f"{quantity}_stderr": estimate.stderr,
+                               f"{quantity}_method": estimate.method, f"{quantity}_censored": estimate.value > limit})
+        return PlanePoint(epoch=epoch, layer=layer, **fields)
 
     def _gap(self, epoch: int, layer: str, what: str, error: BaseException) -> None:
         if self.strict:
@@ -271,17 +313,66 @@ class InformationPlaneAnalysis:
         return {
             "probe_size": int(self.y.shape[0]),
             "estimator": repr(self.estimator),
-            "x_compressor": repr(self.x_compressor), "x_dims": self.x_dims,
+            "x_compressor": repr(self.x_compressor), "x_dims": self.x_dims, "x_transform": self.x_transform,
             "layer_compressor": repr(self.layer_compressor), "layer_dims": self.layer_dims,
+            "layer_transform": self.layer_transform, "chain": self.chain,
             "seed": self.seed, "units": "nats", "x_compression_s": self.x_compression_s,
         }
 
 
-def check_x_compressor(x_compressor: Any) -> None:
-    """``ValueError`` unless ``x_compressor`` is ``"pca"``, ``"autoencoder"``, ``None`` or has ``fit_transform``."""
+def check_compression(x_compressor: Any, x_transform: str = "auto", layer_compressor: Any = "pca",
+                      layer_transform: str | Mapping[str, str] = "auto") -> None:
+    """``ValueError`` for compression settings :class:`InformationPlaneAnalysis` does not take.
+
+    ``x_compressor``: ``"pca"``, ``"autoencoder"``, ``None`` or an object with ``fit_transform``;
+    ``layer_compressor``: ``"pca"``, a factory or ``None``; the transforms: names from
+    ``ibkit.compression.units.UNIT_TRANSFORMS`` (``x_transform`` other than ``"auto"``/``"none"``
+    only before ``"pca"`` or no compression).
+    """
     if x_compressor not in (None, "pca", "autoencoder") and not hasattr(x_compressor, "fit_transform"):
         raise ValueError(f"x_compressor must be 'pca', 'autoencoder', None or an object with fit_transform, "
                          f"got {x_compressor!r}")
+    if layer_compressor is not None and layer_compressor != "pca" and not callable(layer_compressor):
+        raise ValueError(f"layer_compressor must be 'pca', a factory n_components -> compressor or None, "
+                         f"got {layer_compressor!r}")
+    check_unit_transform(x_transform)
+    if x_compressor not in (None, "pca") and x_transform not in ("auto", "none"):
+        raise ValueError(f"x_transform={x_transform!r} applies before 'pca' or no compression; an autoencoder "
+                         "or compressor object takes the inputs as they are (x_transform='auto' or 'none')")
+    for transform in (layer_transform.values() if isinstance(layer_transform, Mapping) else [layer_transform]):
+        check_unit_transform(transform)
+
+
+def resolution_limit(n: int) -> float:
+    """``log N`` nats: above it an estimate from N samples is reported as a lower bound (censored).
+
+    N samples can tell apart at most about N distinct values of one variable given the other, so
+    no non-parametric estimate resolves more than ``log N`` nats of dependence; what an estimator
+    reads beyond it rests on its bias model, not on the sample.
+    """
+    return math.log(max(n, 2))
+
+
+def flag_compression_loss(points: Sequence[PlanePoint]) -> list[PlanePoint]:
+    """``points`` (one epoch, layers in chain order) with the data-processing violations flagged.
+
+    For a chain ``X → L1 → L2 → …`` both ``I(X; L_i)`` and ``I(Y; L_i)`` are non-increasing in
+    ``i``. A layer's finite, uncensored estimate more than ``DPI_STDERRS`` standard errors (of the
+    difference) below a deeper layer's can only come from information lost in compressing it,
+    so it is flagged (``*_compression_loss``) as a lower bound.
+    """
+    flagged = list(points)
+    for quantity in QUANTITIES:
+        for i, point in enumerate(flagged):
+            value, stderr = getattr(point, quantity), getattr(point, f"{quantity}_stderr")
+            if not math.isfinite(value) or getattr(point, f"{quantity}_censored"):
+                continue
+            for deeper in points[i + 1:]:
+                gap = getattr(deeper, quantity) - value
+                if gap > DPI_STDERRS * math.hypot(stderr, getattr(deeper, f"{quantity}_stderr")):
+                    flagged[i] = dataclasses.replace(flagged[i], **{f"{quantity}_compression_loss": True})
+                    break
+    return flagged
 
 
 def _device_of(activations: Activations) -> torch.device | None:

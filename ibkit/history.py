@@ -21,9 +21,27 @@ from ibkit.plotting import plot_information_plane
 from ibkit.report import write_csv
 
 
+#: The two quantities of a plane point: its field prefix -> its name in messages and plots.
+QUANTITIES = {"I_XL": "I(X;L)", "I_YL": "I(Y;L)"}
+
+
 @dataclass(frozen=True)
 class PlanePoint:
-    """Estimates for one layer after one epoch, in nats (NaN where the estimate failed)."""
+    """Estimates for one layer after one epoch, in nats.
+
+    Per quantity ``q`` (``I_XL``, ``I_YL``):
+
+    - ``q``: the estimate; NaN where it failed (a gap, with the reason in ``q_error``); for a
+      censored point the lower bound ``log N``.
+    - ``q_stderr``: its standard error (of the estimate itself, also for censored points).
+    - ``q_method``: the estimator that produced it (``"wkl"``, ``"ksg"``, ...); one per curve.
+    - ``q_censored``: the estimate exceeded ``log N``, more than N samples resolve; ``q`` is then
+      ``log N`` and means "at least this much".
+    - ``q_compression_loss``: the point is below a deeper layer's by more than 2 standard errors,
+      which the data-processing inequality forbids for a chain of layers: information was lost
+      in compression, so the value is a lower bound.
+    - ``q_error``: why the estimate failed (empty when it did not).
+    """
 
     epoch: int
     layer: str
@@ -31,6 +49,18 @@ class PlanePoint:
     I_XL_stderr: float
     I_YL: float
     I_YL_stderr: float
+    I_XL_method: str = ""
+    I_YL_method: str = ""
+    I_XL_censored: bool = False
+    I_YL_censored: bool = False
+    I_XL_compression_loss: bool = False
+    I_YL_compression_loss: bool = False
+    I_XL_error: str = ""
+    I_YL_error: str = ""
+
+    def lower_bound(self, quantity: str) -> bool:
+        """Whether ``quantity``'s value is a lower bound (censored, or limited by compression)."""
+        return getattr(self, f"{quantity}_censored") or getattr(self, f"{quantity}_compression_loss")
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,9 @@ class EpochTiming:
 
 
 COLUMNS = tuple(f.name for f in fields(PlanePoint))
+#: The numeric and flag columns of :meth:`InformationPlaneHistory.as_arrays`.
+ARRAY_COLUMNS = tuple(name for name in COLUMNS if name not in ("epoch", "layer")
+                      and not name.endswith(("_method", "_error")))
 
 
 class InformationPlaneHistory:
@@ -92,19 +125,33 @@ class InformationPlaneHistory:
         """The history as arrays for plotting.
 
         Returns:
-            ``epochs (E,)`` ints, ``layers`` list of L names and ``I_XL``, ``I_XL_stderr``,
-            ``I_YL``, ``I_YL_stderr`` each ``(E, L)`` float arrays (NaN for gaps), nats.
+            ``epochs (E,)`` ints, ``layers`` list of L names, ``I_XL``, ``I_XL_stderr``,
+            ``I_YL``, ``I_YL_stderr`` each ``(E, L)`` float arrays (NaN for gaps), nats, and the
+            flags ``I_XL_censored``, ``I_XL_compression_loss`` (and for ``I_YL``) as ``(E, L)``
+            bool arrays (False for gaps).
         """
         epochs, layers = self.epochs, self.layers()
         column = {name: i for i, name in enumerate(layers)}
         out: dict[str, Any] = {"epochs": np.asarray(epochs, dtype=int), "layers": layers}
-        for key in COLUMNS[2:]:
-            out[key] = np.full((len(epochs), len(layers)), np.nan)
+        for key in ARRAY_COLUMNS:
+            flag = key.endswith(("_censored", "_compression_loss"))
+            out[key] = np.zeros((len(epochs), len(layers)), dtype=bool) if flag else \
+                np.full((len(epochs), len(layers)), np.nan)
         for row, epoch in enumerate(epochs):
             for point in self._points[epoch]:
-                for key in COLUMNS[2:]:
+                for key in ARRAY_COLUMNS:
                     out[key][row, column[point.layer]] = getattr(point, key)
         return out
+
+    def methods(self) -> dict[tuple[str, str], str]:
+        """``(layer, quantity) -> method`` of the first recorded estimate of each curve."""
+        found: dict[tuple[str, str], str] = {}
+        for point in self.rows():
+            for quantity in QUANTITIES:
+                method = getattr(point, f"{quantity}_method")
+                if method:
+                    found.setdefault((point.layer, quantity), method)
+        return found
 
     def figure(self) -> Figure:
         """The information plane of every recorded epoch (see ``ibkit.plotting.plot_information_plane``).
@@ -118,6 +165,9 @@ class InformationPlaneHistory:
         return plot_information_plane(
             arrays["I_XL"], arrays["I_YL"], epochs=arrays["epochs"], layers=arrays["layers"],
             i_xl_stderr=arrays["I_XL_stderr"], i_yl_stderr=arrays["I_YL_stderr"],
+            i_xl_censored=arrays["I_XL_censored"], i_yl_censored=arrays["I_YL_censored"],
+            i_xl_compression_loss=arrays["I_XL_compression_loss"],
+            i_yl_compression_loss=arrays["I_YL_compression_loss"],
             title=f"Information plane, epochs {arrays['epochs'][0]}–{arrays['epochs'][-1]}",
         )
 

@@ -16,6 +16,7 @@ from ibkit.estimators import (
     DEFAULT_METHOD,
     DegenerateDataWarning,
     EstimateWarning,
+    UndersampledWarning,
     auto_k,
     make_estimator,
     method_parameters,
@@ -81,7 +82,8 @@ def test_every_method_is_exactly_invariant_to_monotone_maps_under_normal_scores(
 
 # ----------------------------------------------------------------------------- one estimator API
 def test_make_estimator_takes_exactly_the_methods_parameters():
-    assert set(method_parameters("wkl")) == {"k", "preprocess", "correction", "fallback", "seed", "device"}
+    assert set(method_parameters("wkl")) == {"k", "preprocess", "correction", "fallback", "seed", "device",
+                                              "stderr_method"}
     assert "k" not in method_parameters("kde-ml") and "bandwidth" not in method_parameters("kde-ml")
     estimator = make_estimator("kl", k=7, preprocess="whiten")
     assert (estimator.k, estimator.preprocess) == (7, "whiten")
@@ -174,6 +176,19 @@ def test_gaussian_data_raise_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ibkit.mutual_information(x, y)
+
+
+def test_too_few_samples_for_the_dimension_are_reported():
+    # 100 samples per joint dimension: 1,000 support 5 + 5, not 10 + 10 (measured, the battery).
+    task = battery()[25]
+    assert (task.family, task.dim_x, task.mi) == ("gaussian-sparse", 10, 0.0)
+    x, y = task.sample(1_000, 0)
+    with pytest.warns(UndersampledWarning, match="1000 samples are few for 10 [+] 10 dimensions.*2000 here"):
+        ibkit.mutual_information(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndersampledWarning)
+        ibkit.mutual_information(x[:, :5], y[:, :5])
+        ibkit.mutual_information(x, np.arange(1_000) % 3, discrete_y=True)  # class entropies: no joint space
 
 
 # ----------------------------------------------------------------------------- the battery

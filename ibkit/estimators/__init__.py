@@ -28,7 +28,7 @@ from typing import Any
 
 from ibkit.estimators.base import MutualInformationEstimator
 from ibkit.estimators.entropy_estimator import EntropyEstimator
-from ibkit.estimators.diagnostics import DegenerateDataWarning, EstimateWarning
+from ibkit.estimators.diagnostics import DegenerateDataWarning, EstimateWarning, UndersampledWarning
 from ibkit.estimators.kde import KernelDensity
 from ibkit.estimators.knn import KozachenkoLeonenko, WeightedKozachenkoLeonenko, auto_k, wkl_weights
 from ibkit.estimators.ksg import KSG
@@ -156,6 +156,7 @@ def mutual_information(
 __all__ = [
     "DEFAULT_METHOD",
     "DegenerateDataWarning",
+    "UndersampledWarning",
     "ENTROPY_METHODS",
     "EntropyEstimator",
     "EstimateWarning",

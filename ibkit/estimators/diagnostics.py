@@ -65,6 +65,10 @@ class DegenerateDataWarning(EstimateWarning):
     """A variable's samples lie near a lower-dimensional set or in tight clusters."""
 
 
+class UndersampledWarning(EstimateWarning):
+    """Too few samples for the dimension of a non-parametric estimate (``kind="undersampled"``)."""
+
+
 @dataclass(frozen=True)
 class Degeneracy:
     """What :func:`degeneracy` found for one variable.

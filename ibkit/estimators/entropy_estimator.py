@@ -51,12 +51,14 @@ class EntropyEstimator(MutualInformationEstimator):
         preprocess: see :class:`MutualInformationEstimator`; entropy itself accepts only the
             affine ones.
         fallback: ``"ksg"`` or ``None`` (estimate degenerate variables as any others).
-        seed, device: see :class:`MutualInformationEstimator`.
+        seed, device, stderr_method: see :class:`MutualInformationEstimator`.
     """
 
+    nonparametric = True
+
     def __init__(self, preprocess: str, fallback: str | None = "ksg", seed: int = 0,
-                 device: torch.device | str | None = None):
-        super().__init__(preprocess=preprocess, seed=seed, device=device)
+                 device: torch.device | str | None = None, stderr_method: str = "blocks"):
+        super().__init__(preprocess=preprocess, seed=seed, device=device, stderr_method=stderr_method)
         if fallback not in FALLBACKS:
             raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
         self.fallback = fallback
@@ -95,7 +97,9 @@ class EntropyEstimator(MutualInformationEstimator):
         samples = break_ties(as_samples(x, "x", self.device), "x")
         warn_if_degenerate(samples, "x", self.preprocess, self.seed)
         bias = self.reference_bias(*samples.shape)
-        return Estimate.from_terms(self.entropy_terms(samples, "x"), self.name, offset=-bias)
+        estimate = Estimate.from_terms(self.entropy_terms(samples, "x"), self.name, offset=-bias)
+        fixed = self.with_size(*samples.shape)
+        return self.with_block_stderr(estimate, lambda index: fixed.entropy_terms(samples[index], "x"))
 
     def entropy_terms(self, x: torch.Tensor, name: str = "x", normalise: bool = True) -> torch.Tensor:
         """``(N,)`` per-sample entropy terms ``−log p̂(x_i)`` (nats) for prepared ``(N, d)`` x.
@@ -109,26 +113,36 @@ class EntropyEstimator(MutualInformationEstimator):
         return log_scale - self.pointwise_log_density(x)
 
     def continuous_estimate(self, x: Prepared, y: Prepared, x_terms: torch.Tensor | None = None,
-                            y_terms: torch.Tensor | None = None) -> Estimate:
+                            y_terms: torch.Tensor | None = None, allow_fallback: bool = True) -> Estimate:
         """The (unchecked) continuous estimate: entropy-based, or the fallback's where that fails.
 
-        ``x_terms``/``y_terms``: ``entropy_terms`` of x or y to reuse.
+        ``x_terms``/``y_terms``: ``entropy_terms`` of x or y to reuse. ``allow_fallback=False``
+        keeps the entropy-based estimate whatever the data (a curve that must stay on one method).
         """
-        if self.fallback is not None and (x.degenerate or y.degenerate):
+        fallback = self.fallback is not None and allow_fallback
+        if fallback and (x.degenerate or y.degenerate):
             return self._fall_back(x, y, "a variable is degenerate (see the warning above)")
         estimate = Estimate.from_terms(self.continuous_terms(x.samples, y.samples, x_terms, y_terms), self.name)
-        if self.fallback is not None and estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
+        fixed = self.with_size(estimate.n)
+        estimate = self.with_block_stderr(estimate, lambda index: fixed.continuous_terms(
+            self.resampled(x, index), self.resampled(y, index)))
+        if fallback and estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
             return self._fall_back(x, y, f"its estimate {estimate:.3f} nats is negative beyond {NEGATIVE_STDERRS:g} "
                                          "standard errors, which no MI can be")
         return estimate
+
+    def fallback_estimator(self) -> MutualInformationEstimator | None:
+        """The estimator continuous–continuous MI falls back to (same preprocessing, seed, device), or None."""
+        if self.fallback is None:
+            return None
+        return KSG(preprocess=self.preprocess, seed=self.seed, device=self.device, stderr_method=self.stderr_method)
 
     def _fall_back(self, x: Prepared, y: Prepared, reason: str) -> Estimate:
         warnings.warn(EstimateWarning(
             f"{self.name}: {reason}, so I(x; y) is the {self.fallback} estimate instead "
             f"(fallback={self.fallback!r}; fallback=None keeps {self.name})", kind="fallback"),
             stacklevel=caller_stacklevel())
-        return KSG(preprocess=self.preprocess, seed=self.seed, device=self.device).continuous_estimate(x, y)
-
+        return self.fallback_estimator().continuous_estimate(x, y)
 
     def continuous_terms(
         self, x: torch.Tensor, y: torch.Tensor, x_terms: torch.Tensor | None = None,
@@ -140,14 +154,6 @@ class EntropyEstimator(MutualInformationEstimator):
         n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
         bias = self.reference_bias(n, dx) + self.reference_bias(n, dy) - self.reference_bias(n, dx + dy)
         return x_terms + y_terms - self.entropy_terms(torch.cat([x, y], dim=1), "(x, y)") - bias
-
-    def with_size(self, n: int, d: int) -> EntropyEstimator:
-        """This estimator with every data-dependent setting fixed as for ``n`` samples in ``d`` dimensions.
-
-        The continuous–discrete case uses it to give H(X) and every H(X | Y=y) the same settings
-        (the smallest class's); estimators without such settings return themselves.
-        """
-        return self
 
     def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Pointwise ``h_X − h_{X|Y=y_i}`` for prepared ``x (N, d)`` and label codes ``(N,)``."""

@@ -168,6 +168,8 @@ class KernelDensity(EntropyEstimator):
             ``None``.
         seed: seeds tie-breaking of the normal scores and the degeneracy check's subsample.
         device: where to compute; default is the input's device.
+        stderr_method: ``"blocks"`` (measured on disjoint blocks, ``ibkit.estimators.resampling``)
+            or ``"terms"``.
 
     Attributes:
         bandwidth_: the bandwidth used by the most recent entropy estimate.
@@ -181,8 +183,10 @@ class KernelDensity(EntropyEstimator):
         fallback: str | None = "ksg",
         seed: int = 0,
         device: torch.device | str | None = None,
+        stderr_method: str = "blocks",
     ):
-        super().__init__(preprocess=preprocess, fallback=fallback, seed=seed, device=device)
+        super().__init__(preprocess=preprocess, fallback=fallback, seed=seed, device=device,
+                         stderr_method=stderr_method)
         if search_samples is not None and (not isinstance(search_samples, int) or search_samples < 2):
             raise ValueError(f"search_samples must be an integer >= 2 or None, got {search_samples!r}")
         self.search_samples = search_samples

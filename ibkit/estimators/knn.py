@@ -121,16 +121,20 @@ class KozachenkoLeonenko(EntropyEstimator):
             size and dimension (whitened terms only), or ``None``.
         fallback: ``"ksg"`` estimates the MI of degenerate variables by KSG (with a warning), or
             ``None``.
-        seed: seeds tie-breaking of the normal scores and the degeneracy check's subsample.
+        seed: seeds tie-breaking of the normal scores, the degeneracy check's subsample and the
+            standard error's blocks.
         device: where to compute; default is the input's device.
+        stderr_method: ``"blocks"`` (measured on disjoint blocks, ``ibkit.estimators.resampling``)
+            or ``"terms"``.
     """
 
     name = "kl"
 
     def __init__(self, k: int | str = "auto", preprocess: str = "normal-scores",
                  correction: Literal["gaussian"] | None = "gaussian", fallback: str | None = "ksg",
-                 seed: int = 0, device: torch.device | str | None = None):
-        super().__init__(preprocess=preprocess, fallback=fallback, seed=seed, device=device)
+                 seed: int = 0, device: torch.device | str | None = None, stderr_method: str = "blocks"):
+        super().__init__(preprocess=preprocess, fallback=fallback, seed=seed, device=device,
+                         stderr_method=stderr_method)
         self.k = check_k(k)
         if correction not in CORRECTIONS:
             raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
@@ -138,13 +142,21 @@ class KozachenkoLeonenko(EntropyEstimator):
 
     def order(self, n: int, d: int) -> int:
         """The neighbour order used for ``n`` samples in ``d`` dimensions."""
-        return auto_k(n, d) if self.k == "auto" else self.k
+        if self.k != "auto":
+            return self.k
+        return auto_k(self._auto_size or n, d)
 
-    def with_size(self, n: int, d: int) -> KozachenkoLeonenko:
+    #: The sample size the ``k="auto"`` rule is evaluated at instead of each term's own (``with_size``).
+    _auto_size: int | None = None
+
+    def with_size(self, n: int, d: int | None = None) -> KozachenkoLeonenko:
         if self.k != "auto":
             return self
         fixed = copy.copy(self)
-        fixed.k = self.order(n, d)
+        if d is None:
+            fixed._auto_size = n
+        else:
+            fixed.k = self.order(n, d)
         return fixed
 
     def min_samples(self, d: int) -> int:

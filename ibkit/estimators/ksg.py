@@ -43,15 +43,19 @@ class KSG(MutualInformationEstimator):
             ``"standardize"``, ``"whiten"`` or ``"normal-scores"`` (ranks to normal scores and
             nothing more, since whitening can hide dependence that lives in a high-variance
             direction from the max-norm).
-        seed: seeds tie-breaking of the normal scores and the degeneracy check's subsample.
+        seed: seeds tie-breaking of the normal scores, the degeneracy check's subsample and the
+            standard error's blocks.
         device: where to compute; default is the input's device.
+        stderr_method: ``"blocks"`` (measured on disjoint blocks, ``ibkit.estimators.resampling``)
+            or ``"terms"``.
     """
 
     name = "ksg"
+    nonparametric = True
 
     def __init__(self, k: int | str = "auto", preprocess: str = "normal-scores", seed: int = 0,
-                 device: torch.device | str | None = None):
-        super().__init__(preprocess=preprocess, seed=seed, device=device)
+                 device: torch.device | str | None = None, stderr_method: str = "blocks"):
+        super().__init__(preprocess=preprocess, seed=seed, device=device, stderr_method=stderr_method)
         self.k = check_k(k)
 
     def order(self, n: int) -> int:

@@ -5,6 +5,12 @@ how much does L tell about the (compressed) input X, and about the labels Y. Wit
 entropy-based estimator they share work: H(X) is computed once for all layers and epochs, and
 each layer is validated and preprocessed once for both questions. The values are exactly those of
 ``ibkit.mutual_information`` on the same data; only repeated work is saved.
+
+A curve must come from one estimator: a method that changed between epochs (an entropy estimate
+in one, its KSG fallback in the next) would draw a jump that is an artefact of the switch. So
+``i_xl``/``i_yl`` take the ``method`` that must produce the estimate: ``None`` lets the
+estimator decide (fallback included) and the caller keeps the ``Estimate.method`` it got for the
+rest of the curve.
 """
 
 from __future__ import annotations
@@ -54,22 +60,42 @@ class InformationPlaneEstimator:
             self._layer = (layer, prepared)
         return self._layer[1]
 
-    def i_xl(self, layer: Any, name: str = "layer") -> Estimate:
-        """``I(X; L)`` for layer codes ``(N, dl)``; ``name`` labels the layer in messages."""
+    def i_xl(self, layer: Any, name: str = "layer", method: str | None = None) -> Estimate:
+        """``I(X; L)`` for layer codes ``(N, dl)``; ``name`` labels the layer in messages.
+
+        ``method``: the method that must produce the estimate (the curve's, see the module
+        docstring), or ``None`` to let the estimator choose (its fallback included). Not bounded
+        above: the caller decides what an estimate beyond log N means.
+        """
         if self.x is None:
             raise ValueError("no probe codes x were given, so I(X;L) cannot be estimated")
         prepared = self._prepare(layer, name)
-        if isinstance(self.estimator, EntropyEstimator):
-            if self._x_terms is None:
-                self._x_terms = self.estimator.entropy_terms(self.x.samples, "x")
-            estimate = self.estimator.continuous_estimate(self.x, prepared, x_terms=self._x_terms)
+        estimator = self.estimator
+        if method is None or method == estimator.name:
+            if isinstance(estimator, EntropyEstimator):
+                if self._x_terms is None:
+                    self._x_terms = estimator.entropy_terms(self.x.samples, "x")
+                estimate = estimator.continuous_estimate(self.x, prepared, x_terms=self._x_terms,
+                                                         allow_fallback=method is None)
+            else:
+                estimate = estimator.continuous_estimate(self.x, prepared)
         else:
-            estimate = self.estimator.continuous_estimate(self.x, prepared)
-        return self.estimator.checked(estimate, variable=f"X; {name}")
+            estimate = self._method_estimator(method).continuous_estimate(self.x, prepared)
+        return estimator.checked(estimate, variable=f"X; {name}", bounded_above=False)
 
-    def i_yl(self, layer: Any, name: str = "layer") -> Estimate:
-        """``I(Y; L)`` for layer codes ``(N, dl)`` and the probe labels; ``name`` labels the layer."""
+    def i_yl(self, layer: Any, name: str = "layer", method: str | None = None) -> Estimate:
+        """``I(Y; L)`` for layer codes ``(N, dl)`` and the probe labels; arguments as :meth:`i_xl`."""
         if self.labels is None:
             raise ValueError("no probe labels were given, so I(Y;L) cannot be estimated")
-        estimate = self.estimator.continuous_discrete_estimate(self._prepare(layer, name), self.labels)
-        return self.estimator.checked(estimate, self.labels, variable=f"Y; {name}")
+        prepared = self._prepare(layer, name)
+        estimator = self.estimator if method is None or method == self.estimator.name else \
+            self._method_estimator(method)
+        estimate = estimator.continuous_discrete_estimate(prepared, self.labels)
+        return self.estimator.checked(estimate, self.labels, variable=f"Y; {name}", bounded_above=False)
+
+    def _method_estimator(self, method: str) -> MutualInformationEstimator:
+        """The estimator behind ``method``: the configured one or its fallback."""
+        fallback = self.estimator.fallback_estimator() if isinstance(self.estimator, EntropyEstimator) else None
+        if fallback is None or fallback.name != method:
+            raise ValueError(f"method {method!r} is neither {self.estimator.name!r} nor its fallback")
+        return fallback

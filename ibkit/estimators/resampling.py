@@ -1,0 +1,98 @@
+"""Standard errors from disjoint blocks of the sample: what every ``Estimate.stderr`` of a k-NN method means.
+
+The spread of the per-sample terms over ``√N`` is the standard error of a mean of *independent*
+terms. k-NN terms are not independent: neighbouring samples share neighbours, the rank transform
+and the whitening are estimated from the whole sample, and at zero MI the estimate fluctuates
+less than its terms do. Measured over 100 seeds, that formula is 20–40 % too small for weighted
+KL and KSG at moderate MI (and twice too large at MI = 0).
+
+So the standard error is measured instead, by the method of batch means (as Holmes & Nemenman,
+Phys. Rev. E 2019, do for KSG): the sample is split at random into ``B`` disjoint blocks of
+``N/B`` samples, the whole estimate (ranks, whitening, neighbour searches) is recomputed on each
+block with the neighbour orders of the full sample, and, since the variance of these estimators
+falls like ``1/N``,
+
+    SE² = Var_blocks(Î_b) / B,
+
+averaged over ``R`` random partitions. ``B`` is as many blocks of at least ``MIN_BLOCK_SIZE``
+samples as fit (at most ``MAX_BLOCKS``), ``R`` enough partitions for ``TARGET_DEGREES`` degrees of
+freedom. With labels, every block keeps each class's share (stratified), so every class is
+present in every block. The cost is ``R`` more estimates, each on ``B`` blocks of ``N/B``
+samples: measured, about 8 times the estimate itself at N = 1,000 and 3.5 times at N = 10,000.
+The standard error is itself an estimate with at most ``TARGET_DEGREES`` degrees of freedom
+(±25 % from call to call); what is calibrated is its mean. Below ``2·MIN_BLOCK_SIZE`` samples no
+block plan exists and the term formula is used.
+
+Calibration (``ibkit bench stderr``; Gaussians with 1–8 dimensions per side at MI 0, 1 and 3
+nats, and a 10-class mixture for the continuous–discrete case): seed-to-seed standard deviation
+over mean reported SE, median over cases, is 1.07 (weighted KL) and 1.10 (KSG) at N = 1,000–2,000
+over 100 seeds, and 0.97 (weighted KL) at N = 10,000 over 50 seeds; the term formula gives 1.22,
+1.29 and 1.04. The largest misses are KSG at 4–8 dimensions (≈ 1.2: its variance falls more
+slowly than ``1/N`` there) and weighted KL in one dimension at 3 nats and N = 1,000 (1.37).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+#: Smallest block, in samples (the neighbour orders of the full sample must fit in it).
+MIN_BLOCK_SIZE = 500
+MAX_BLOCKS = 8
+#: Degrees of freedom of the variance estimate the partitions add up to.
+TARGET_DEGREES = 8
+STDERR_METHODS = ("blocks", "terms")
+
+
+def block_plan(n: int) -> tuple[int, int] | None:
+    """``(blocks B, partitions R)`` for ``n`` samples, or ``None`` when ``n < 2·MIN_BLOCK_SIZE``."""
+    blocks = min(MAX_BLOCKS, n // MIN_BLOCK_SIZE)
+    if blocks < 2:
+        return None
+    return blocks, math.ceil(TARGET_DEGREES / (blocks - 1))
+
+
+def partitions(n: int, blocks: int, repeats: int, labels: torch.Tensor | None = None,
+               seed: int = 0) -> list[list[torch.Tensor]]:
+    """``repeats`` seeded random partitions of ``range(n)`` into ``blocks`` disjoint index blocks.
+
+    With ``labels`` (``(n,)`` int64) every class is split evenly across the blocks.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    groups = [torch.arange(n)] if labels is None else \
+        [torch.nonzero(labels.cpu() == value).squeeze(1) for value in torch.unique(labels.cpu())]
+    out = []
+    for _ in range(repeats):
+        parts: list[list[torch.Tensor]] = [[] for _ in range(blocks)]
+        for group in groups:
+            shuffled = group[torch.randperm(group.numel(), generator=generator)]
+            for block, chunk in enumerate(torch.tensor_split(shuffled, blocks)):
+                parts[block].append(chunk)
+        out.append([torch.cat(part).sort().values for part in parts])
+    return out
+
+
+def block_stderr(statistic: Callable[[torch.Tensor], float], n: int, labels: torch.Tensor | None = None,
+                 seed: int = 0) -> float | None:
+    """The batch-means standard error of ``statistic`` (see the module docstring).
+
+    Args:
+        statistic: the estimate recomputed on the samples with the given ``(m,)`` indices.
+        n: the sample size.
+        labels: ``(n,)`` class codes to stratify the blocks by, if any.
+        seed: seeds the partitions.
+
+    Returns:
+        The standard error, or ``None`` if ``n`` is too small for two blocks.
+    """
+    plan = block_plan(n)
+    if plan is None:
+        return None
+    blocks, repeats = plan
+    variances = []
+    for partition in partitions(n, blocks, repeats, labels, seed):
+        values = torch.tensor([statistic(index) for index in partition], dtype=torch.float64)
+        variances.append(float(values.var(correction=1)) / blocks)
+    return math.sqrt(sum(variances) / len(variances))
