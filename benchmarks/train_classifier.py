@@ -9,8 +9,10 @@ compressors, probe size, schedule). ``--config file.yaml`` reads settings from a
 (``--data.data_dir D``), ``--epochs N`` (``--trainer.max_epochs N``). The model's input shape and
 class count follow the data module.
 
-After training the model is tested on the held-out split, and the command prints where the
-TensorBoard logs, ``information_plane.csv``/``.json`` (the history), ``information_plane.png``
+After training the model is tested on the held-out split, and the command checks the plane
+against the network's own predictions: the class probabilities of an output layer bound
+``I(Y; L) ≥ H(Y) − cross-entropy`` (``ibkit.analysis.prediction_floor``), so it prints that floor
+on the probe beside the last epoch's estimate. Then it prints where the TensorBoard logs, ``information_plane.csv``/``.json`` (the history), ``information_plane.png``
 (the final figure) and ``config.yaml`` (every setting of the run) are. The paper's settings are
 ``--model.lr 1e-5 --data.batch_size 1024 --epochs 300`` on the 60k training images; the defaults
 here learn in a few epochs.
@@ -28,8 +30,10 @@ from collections.abc import Sequence
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from ibkit.analysis import prediction_floor
 from ibkit.benchmarks.command import command_line, expand_shorthands
 from ibkit.callbacks import InformationPlane
+from ibkit.compression.units import is_log_probability, is_probability
 from ibkit.data import SplitDataModule
 from ibkit.models import MNISTClassifier
 
@@ -64,6 +68,30 @@ def save_final_figure(callback: InformationPlane, directory: str) -> str | None:
     return path
 
 
+def output_layer_checks(callback: InformationPlane, model: MNISTClassifier) -> list[str]:
+    """For every recorded probability layer: its last I(Y;L) against the floor its own predictions give.
+
+    The layers are captured again exactly as in the last analysed epoch (same weights, same
+    capture seed), so the floor and the estimate describe the same samples.
+    """
+    if callback.analysis is None or len(callback.history) == 0:
+        return []
+    epoch = callback.history.epochs[-1]
+    points = {point.layer: point for point in callback.history.rows() if point.epoch == epoch}
+    activations = callback.analysis.capture(model, list(points), epoch=epoch, noise_on=callback.noise_on,
+                                            batch_size=callback.batch_size)
+    lines = []
+    for layer, values in activations.items():
+        if isinstance(values, Exception) or not (is_probability(values) or is_log_probability(values)):
+            continue
+        floor, point = prediction_floor(values, callback.analysis.y), points[layer]
+        verdict = "consistent" if point.I_YL >= floor.value - 2 * point.I_YL_stderr else \
+            "BELOW the floor by more than 2 SE"
+        lines.append(f"I(Y; {layer}) at epoch {epoch}: {point.I_YL:.3f} ± {point.I_YL_stderr:.3f} nats; its own "
+                     f"predictions bound it below by H(Y) − cross-entropy = {floor:.3f} on the probe: {verdict}")
+    return lines
+
+
 def main(argv: Sequence[str]) -> int:
     with command_line(PROG):
         cli = ClassifierCLI(MNISTClassifier, SplitDataModule, subclass_mode_data=True, run=False,
@@ -76,6 +104,8 @@ def main(argv: Sequence[str]) -> int:
     callback = next(cb for cb in cli.trainer.callbacks if isinstance(cb, InformationPlane))
     log_dir = cli.trainer.log_dir
     figure = save_final_figure(callback, log_dir)
+    for line in output_layer_checks(callback, cli.model):
+        print(line)
     root = cli.trainer.logger.save_dir if cli.trainer.logger is not None else log_dir
     print(f"\nTensorBoard logs:      {log_dir}")
     print(f"information plane CSV: {os.path.join(log_dir, 'information_plane.csv')}")

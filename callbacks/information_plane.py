@@ -17,7 +17,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
-from ibkit.analysis import InformationPlaneAnalysis, check_compression
+from ibkit.analysis import DEFAULT_LAYER_DIMS, InformationPlaneAnalysis, check_compression
 from ibkit.callbacks.probe import default_probe, pad_rows, shard_bounds, unpad_gathered
 from ibkit.callbacks.tensorboard_layout import (
     FIGURE_TAG,
@@ -106,7 +106,7 @@ class InformationPlane(Callback):
         x_dims: int = 4,
         x_transform: str = "auto",
         layer_compressor: str | Callable[[int], Compressor] | None = "pca",
-        layer_dims: int = 4,
+        layer_dims: int = DEFAULT_LAYER_DIMS,
         layer_transform: str | Mapping[str, str] = "auto",
         chain: bool = True,
         every_n_epochs: int | None = None,

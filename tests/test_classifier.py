@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import re
 
 import lightning as L
 import pytest
@@ -142,4 +143,6 @@ def test_cli_end_to_end_on_digits(tmp_path, capsys):
     assert list(run_dir.glob("events.out.tfevents.*"))
     printed = capsys.readouterr().out
     assert str(run_dir / "information_plane.png") in printed and "tensorboard --logdir" in printed
+    # The output layers are checked against the floor their own predictions give.
+    assert re.search(r"I\(Y; probs\) at epoch 0: .* bound it below by H\(Y\) − cross-entropy = ", printed)
     assert "max_epochs: 2" in (run_dir / "config.yaml").read_text()

@@ -47,7 +47,7 @@ AUTO_MIN_SAMPLES = 10
 NEGATIVE_STDERRS = 3.0
 #: Samples per joint dimension (dx + dy) a non-parametric continuous–continuous estimate needs.
 #: Measured on the known-MI battery at N = 1,000 (``ibkit bench battery --n 1000``): with at
-#: least this many, the default call is within a factor 1.5 of the truth on 99 of 102 tasks
+#: least this many, the default call is within a factor 1.5 of the truth on 98 of 102 tasks
 #: (softmax excluded); below it, on 11 of 18. Fewer samples give an :class:`UndersampledWarning`.
 SAMPLES_PER_DIMENSION = 100
 

@@ -3,8 +3,9 @@
 The spread of the per-sample terms over ``√N`` is the standard error of a mean of *independent*
 terms. k-NN terms are not independent: neighbouring samples share neighbours, the rank transform
 and the whitening are estimated from the whole sample, and at zero MI the estimate fluctuates
-less than its terms do. Measured over 100 seeds, that formula is 20–40 % too small for weighted
-KL and KSG at moderate MI (and twice too large at MI = 0).
+less than its terms do. Measured over 50 seeds (below), that formula is about 20 % too small in
+the median, up to 45 % for weighted KL and twice for KSG at 4–8 dimensions per side, and 30 % too
+large at MI = 0 in one dimension.
 
 So the standard error is measured instead, by the method of batch means (as Holmes & Nemenman,
 Phys. Rev. E 2019, do for KSG): the sample is split at random into ``B`` disjoint blocks of
@@ -18,17 +19,20 @@ averaged over ``R`` random partitions. ``B`` is as many blocks of at least ``MIN
 samples as fit (at most ``MAX_BLOCKS``), ``R`` enough partitions for ``TARGET_DEGREES`` degrees of
 freedom. With labels, every block keeps each class's share (stratified), so every class is
 present in every block. The cost is ``R`` more estimates, each on ``B`` blocks of ``N/B``
-samples: measured, about 8 times the estimate itself at N = 1,000 and 3.5 times at N = 10,000.
+samples: measured on 2 + 2 and 4 + 4 Gaussians, the estimate with its blocks takes 7–9 times as
+long as without at N = 1,000 and 2–3.5 times at N = 10,000.
 The standard error is itself an estimate with at most ``TARGET_DEGREES`` degrees of freedom
 (±25 % from call to call); what is calibrated is its mean. Below ``2·MIN_BLOCK_SIZE`` samples no
 block plan exists and the term formula is used.
 
-Calibration (``ibkit bench stderr``; Gaussians with 1–8 dimensions per side at MI 0, 1 and 3
-nats, and a 10-class mixture for the continuous–discrete case): seed-to-seed standard deviation
-over mean reported SE, median over cases, is 1.07 (weighted KL) and 1.10 (KSG) at N = 1,000–2,000
-over 100 seeds, and 0.97 (weighted KL) at N = 10,000 over 50 seeds; the term formula gives 1.22,
-1.29 and 1.04. The largest misses are KSG at 4–8 dimensions (≈ 1.2: its variance falls more
-slowly than ``1/N`` there) and weighted KL in one dimension at 3 nats and N = 1,000 (1.37).
+Calibration (``ibkit bench stderr``, 50 seeds per case; Gaussians with 1, 2, 4 and 8 dimensions
+per side at MI 0, 1 and 3 nats, and labels from a quantised coordinate for the continuous–discrete
+case; ``benchmarks/results/stderr``): the seed-to-seed standard deviation over the mean reported
+SE, median over the 16 cases, is 1.07 / 1.04 / 0.97 for weighted KL at N = 1,000 / 2,000 / 10,000
+and 1.11 / 1.11 / 1.09 for KSG; the term formula gives 1.17 / 1.18 / 1.04 and 1.42 / 1.36 / 1.25.
+Where blocks miss: KSG at 4–8 dimensions per side and MI ≥ 1 at N = 10,000 (1.3–1.5 — its
+variance falls more slowly than ``1/N`` while its bias is large, so blocks of ``N/8`` fluctuate
+less than 8 times as much), and weighted KL at 8 + 8 dimensions and 3 nats (0.74–0.76, too wide).
 """
 
 from __future__ import annotations
