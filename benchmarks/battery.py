@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.timed import timed_estimate
 from ibkit.estimators import DEFAULT_METHOD, METHODS, PREPROCESSING, MutualInformationEstimator, make_estimator
 from ibkit.report import markdown_table, write_csv
 from ibkit.synthetic.battery import MONOTONE_MAPS, Task, battery
@@ -86,19 +85,10 @@ def run_battery(configs: dict[str, MutualInformationEstimator], tasks: Sequence[
                 if index not in samples:
                     samples[index] = task.sample(n, seed + index)
                 x, y = samples[index]
-                started = time.perf_counter()
-                value = stderr = math.nan
-                error = ""
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        estimate = estimator.mutual_information(x, y)
-                    value, stderr = estimate.value, estimate.stderr
-                except ValueError as exc:
-                    error = str(exc).splitlines()[0][:160]
+                result = timed_estimate(lambda: estimator.mutual_information(x, y))  # noqa: B023 (called at once)
                 rows.append({"config": label, "task": task.name, "family": task.family, "dim_x": task.dim_x,
-                             "dim_y": task.dim_y, "true_mi": task.mi, "estimate": value, "stderr": stderr,
-                             "seconds": round(time.perf_counter() - started, 4), "error": error})
+                             "dim_y": task.dim_y, "true_mi": task.mi, "estimate": result.value,
+                             "stderr": result.stderr, "seconds": round(result.seconds, 4), "error": result.error})
                 bar.update()
     return rows
 

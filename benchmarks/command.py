@@ -7,8 +7,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-#: ``--data <alias>`` -> the data module's class path, for the training commands.
-DATA_ALIASES = {"digits": "ibkit.data.DigitsDataModule", "mnist": "ibkit.data.MNISTDataModule"}
 #: Short options of the training commands -> their Lightning command-line keys.
 SHORTHANDS = {"--data-dir": "--data.data_dir", "--epochs": "--trainer.max_epochs"}
 
@@ -40,9 +38,9 @@ def expand_shorthands(argv: Sequence[str]) -> list[str]:
         token = tokens[index]
         key, equals, value = token.partition("=")
         if key == "--data" and equals:
-            out.append(f"--data={DATA_ALIASES.get(value, value)}")
+            out.append(f"--data={data_class_path(value)}")
         elif key == "--data" and index + 1 < len(tokens):
-            out += ["--data", DATA_ALIASES.get(tokens[index + 1], tokens[index + 1])]
+            out += ["--data", data_class_path(tokens[index + 1])]
             index += 1
         elif key in SHORTHANDS:
             out.append(f"{SHORTHANDS[key]}{equals}{value}" if equals else SHORTHANDS[key])
@@ -50,6 +48,14 @@ def expand_shorthands(argv: Sequence[str]) -> list[str]:
             out.append(token)
         index += 1
     return out
+
+
+def data_class_path(name: str) -> str:
+    """The class path of the bundled data module ``name`` (``ibkit.data.DATAMODULES``), else ``name`` as given."""
+    from ibkit.data import DATAMODULES  # imports torch: only when a training command runs
+
+    module = DATAMODULES.get(name)
+    return name if module is None else f"{module.__module__}.{module.__qualname__}"
 
 
 @contextmanager

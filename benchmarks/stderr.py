@@ -15,7 +15,6 @@ import argparse
 import itertools
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ibkit.benchmarks.command import argparse_main
-from ibkit.estimators import make_estimator
+from ibkit.estimators import collect_warnings, make_estimator
 from ibkit.report import markdown_table, write_csv
 from ibkit.synthetic import correlated_gaussians
 
@@ -47,8 +46,7 @@ def calibrate(method: str, n: int, dim: int, mi: float, discrete: bool, seeds: S
     started = time.perf_counter()
     for seed in seeds:
         x, y = draw(n, dim, mi, discrete, 10_000 + seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with collect_warnings():
             estimate = blocks.mutual_information(x, y, discrete_y=discrete)
             term_se.append(terms.mutual_information(x, y, discrete_y=discrete).stderr)
         values.append(estimate.value)

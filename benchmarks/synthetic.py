@@ -15,9 +15,6 @@ over true MI ∈ [0, 5]) into ``--out``.
 from __future__ import annotations
 
 import argparse
-import math
-import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,8 +24,8 @@ from tqdm.auto import tqdm
 
 import ibkit
 from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.timed import timed_estimate
 from ibkit.compression import AutoencoderCompressor
-from ibkit.estimators import EstimateWarning
 from ibkit.report import markdown_table, write_csv
 from ibkit.synthetic import correlated_gaussians, correlated_image_pairs, marginal_images
 from ibkit.validation import check_k
@@ -154,17 +151,11 @@ def run_benchmark(settings: dict, k: int | str, gaussian_dim: int, seed: int) ->
                 for name in settings["estimators"]:
                     if not applies(name, dataset):
                         continue
-                    start = time.perf_counter()
-                    try:
-                        params = {"k": k} if name in ("kl", "wkl", "ksg") else {}
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore", EstimateWarning)
-                            est = ibkit.mutual_information(x, y, method=name, **params)
-                        value, stderr = est.value, est.stderr
-                    except ValueError as error:  # a degenerate code: record the gap, keep going
-                        tqdm.write(f"{dataset} MI={mi:g} {name}: {error}")
-                        value, stderr = math.nan, math.nan
-                    rows.append(Row(dataset, float(mi), name, value, stderr, time.perf_counter() - start))
+                    params = {"k": k} if name in ("kl", "wkl", "ksg") else {}
+                    result = timed_estimate(lambda: ibkit.mutual_information(x, y, method=name, **params))  # noqa: B023
+                    if result.error:  # a degenerate code: record the gap, keep going
+                        tqdm.write(f"{dataset} MI={mi:g} {name}: {result.error}")
+                    rows.append(Row(dataset, float(mi), name, result.value, result.stderr, result.seconds))
                 bar.update()
     return rows
 

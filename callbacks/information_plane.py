@@ -27,7 +27,7 @@ from ibkit.callbacks.tensorboard_layout import (
     plane_metrics,
     points_table,
 )
-from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed, resolve_layers
+from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed
 from ibkit.compression import Compressor
 from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, resolve_estimator
 from ibkit.history import EpochTiming, InformationPlaneHistory, PlanePoint
@@ -60,8 +60,8 @@ class InformationPlane(Callback):
        ``information_plane.csv``/``.json`` (with the same method and lower-bound columns) in
        the log directory.
 
-    A layer whose compression or estimate fails is a ``UserWarning`` and a gap (``strict=True``
-    raises). The history is saved in checkpoints, so a resumed run continues it without
+    A layer whose data cannot be estimated is a ``UserWarning`` and a gap; other errors surface
+    (see ``strict``). The history is saved in checkpoints, so a resumed run continues it without
     repeating epochs.
 
     Args:
@@ -87,7 +87,11 @@ class InformationPlane(Callback):
         every_n_epochs: analyse epochs ``0, n, 2n, ...``; default 1 (every epoch).
         epochs: an explicit list of epochs to analyse instead of ``every_n_epochs``.
         noise_on: keep the noise of ``ibkit.layers.NoiseLayer`` modules on during capture.
-        strict: re-raise estimation failures instead of warning.
+        strict: raise the first failure of an epoch at once. Without it, a layer whose data
+            cannot be estimated (a ``ValueError``: NaN or constant activations, too few samples,
+            an implausible estimate) is a gap with a ``UserWarning``, and any other error (a bug,
+            CUDA out of memory) is a gap while the other layers are estimated, the epoch is
+            logged, and then it is raised: it stops the run instead of hiding in the plane.
         seed: seeds the probe subset, the autoencoder and the capture-time noise.
         batch_size: probe samples per forward call during capture.
         forward: ``forward(pl_module, x)`` used for capture; default ``pl_module(x)``.
@@ -119,16 +123,15 @@ class InformationPlane(Callback):
         log_figure: bool = True,
     ):
         super().__init__()
-        for name, value in (("probe_size", probe_size), ("x_dims", x_dims), ("layer_dims", layer_dims),
-                            ("batch_size", batch_size)):
-            check_positive_int(value, name)
+        check_positive_int(probe_size, "probe_size")
+        check_positive_int(batch_size, "batch_size")
         if every_n_epochs is not None and epochs is not None:
             raise ValueError("give either every_n_epochs or epochs, not both")
         if every_n_epochs is not None:
             check_positive_int(every_n_epochs, "every_n_epochs")
         if epochs is not None and any(not isinstance(e, int) or e < 0 for e in epochs):
             raise ValueError(f"epochs must be non-negative integers, got {list(epochs)!r}")
-        check_compression(x_compressor, x_transform, layer_compressor, layer_transform)
+        check_compression(x_compressor, x_dims, x_transform, layer_compressor, layer_dims, layer_transform)
         self.layer_names = None if layers is None else list(layers)
         self.select = select
         self.probe = probe
@@ -163,7 +166,7 @@ class InformationPlane(Callback):
         """Resolve the layers (``ValueError`` listing valid names on a typo) and the log directory."""
         if stage != "fit":
             return
-        self._recorder = LayerRecorder(resolve_layers(pl_module, self.layer_names), self.select)
+        self._recorder = LayerRecorder.for_module(pl_module, self.layer_names, self.select)
         self._log_dir = trainer.log_dir
         self._last_epoch_analysed = None
         self._layout_written = False
@@ -244,6 +247,9 @@ class InformationPlane(Callback):
                           log_x_compression=not x_compressed_before)
             except Exception as exc:  # re-raised below on every rank, so no process is left waiting
                 failure, error = exc, f"{type(exc).__name__}: {exc}"
+                if epoch in self.history:  # recorded before a non-data error was re-raised: keep it
+                    self._log(trainer, epoch, self.history.points(epoch), self.history.timing(epoch),
+                              log_x_compression=False)
         error = trainer.strategy.broadcast(error, src=0)
         if failure is not None:
             raise failure

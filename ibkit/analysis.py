@@ -49,19 +49,21 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed, resolve_layers
+from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed
 from ibkit.compression import PCA, AutoencoderCompressor, Compressor
 from ibkit.compression.units import check_unit_transform, is_log_probability, is_probability, unit_codes
-from ibkit.estimators import DEFAULT_METHOD, EstimateWarning, MutualInformationEstimator, resolve_estimator
+from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, collect_warnings, resolve_estimator
 from ibkit.estimators.base import label_entropy_terms
 from ibkit.estimators.plane import InformationPlaneEstimator
 from ibkit.history import QUANTITIES, EpochTiming, InformationPlaneHistory, PlanePoint
-from ibkit.probe import probe_tensors
 from ibkit.result import Estimate
 from ibkit.validation import as_labels, check_positive_int, check_same_length
 
-#: Errors a single layer's compression or estimate may raise; they become gaps unless strict.
-ESTIMATE_ERRORS = (ValueError, RuntimeError, ArithmeticError)
+#: Errors that mean "these data cannot be estimated" (NaN activations, a constant layer, too few
+#: samples, an implausible estimate): a layer's gap, with a warning, unless ``strict``. Any other
+#: error (a bug, CUDA out of memory) is a gap too while the other layers are estimated, and is
+#: then raised at the end of the epoch, after the history is recorded.
+DATA_ERRORS = (ValueError,)
 #: Code size per layer. The paper compressed to 4; measured on the MNIST main job (8 epochs,
 #: probe N = 3,000), 6 keeps most of what 4 loses: I(Y; probs) 2.19 ± 0.02 nats against the
 #: floor 2.16 its own predictions give (2.08 at 4: below it), and I(Y; L1) 1.97 against I(Y; L4)
@@ -101,7 +103,7 @@ class InformationPlaneAnalysis:
             network), so neither MI may grow with depth; a point below a deeper layer's by more
             than ``DPI_STDERRS`` standard errors is flagged as compression loss. ``False`` for
             layers that are not a chain.
-        strict: re-raise estimation failures instead of recording gaps.
+        strict: raise the first failure at once, data errors included, instead of recording a gap.
         seed: seeds the autoencoder and the capture-time noise.
         history: the history to record into (default: a new one, :attr:`history`).
 
@@ -127,17 +129,17 @@ class InformationPlaneAnalysis:
         seed: int = 0,
         history: InformationPlaneHistory | None = None,
     ):
-        check_compression(x_compressor, x_transform, layer_compressor, layer_transform)
+        check_compression(x_compressor, x_dims, x_transform, layer_compressor, layer_dims, layer_transform)
         self.x = None if x is None else torch.as_tensor(x)
         self.y = torch.as_tensor(y)
         if self.x is not None and self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"probe x and y must have the same length, got {self.x.shape[0]} and {self.y.shape[0]}")
         self.estimator = resolve_estimator(estimator)
         self.x_compressor = x_compressor
-        self.x_dims = check_positive_int(x_dims, "x_dims")
+        self.x_dims = x_dims
         self.x_transform = x_transform
         self.layer_compressor = layer_compressor
-        self.layer_dims = check_positive_int(layer_dims, "layer_dims")
+        self.layer_dims = layer_dims
         self.layer_transform = dict(layer_transform) if isinstance(layer_transform, Mapping) else layer_transform
         self.chain = chain
         self.strict = strict
@@ -149,12 +151,6 @@ class InformationPlaneAnalysis:
         self._plane: InformationPlaneEstimator | None = None
         self._warned: set[tuple[str, str]] = set()
 
-    @classmethod
-    def from_probe(cls, probe: Any, size: int = 10_000, seed: int = 0, **kwargs: Any) -> InformationPlaneAnalysis:
-        """An analysis of a probe given as ``(x, y)``, a ``Dataset`` or a ``DataLoader`` (at most ``size`` samples)."""
-        x, y = probe_tensors(probe, check_positive_int(size, "size"), seed)
-        return cls(x, y, seed=seed, **kwargs)
-
     # ------------------------------------------------------------------ the three steps
     def capture(self, model: nn.Module, layers: Sequence[str] | None = None, *,
                 select: Selector | Mapping[str, Selector] | None = None, batch_size: int = 1024,
@@ -164,7 +160,7 @@ class InformationPlaneAnalysis:
         Returns:
             ``layer -> (N, features)`` outputs, or the error that layer raised.
         """
-        recorder = LayerRecorder(resolve_layers(model, layers), select)
+        recorder = LayerRecorder.for_module(model, layers, select)
         if self.x is None:
             raise ValueError("this analysis has no probe inputs x to run through the model")
         return capture_activations(model, recorder, self.x, batch_size=batch_size,
@@ -179,7 +175,12 @@ class InformationPlaneAnalysis:
             epoch: the epoch the points belong to.
             capture_s: seconds the capture took, kept in the epoch's timing.
             device: where to compress and estimate (default: the activations' device).
+
+        Raises:
+            Exception: with ``strict``, the first failure; otherwise the first failure that is not a
+                data error (:data:`DATA_ERRORS`), after every layer is done and the epoch recorded.
         """
+        self._failures: list[BaseException] = []
         started = time.perf_counter()
         codes = {layer: self._layer_codes(layer, value, device) for layer, value in activations.items()}
         compression_s = time.perf_counter() - started
@@ -196,6 +197,8 @@ class InformationPlaneAnalysis:
             points = flag_compression_loss(points)
         estimation_s = time.perf_counter() - started
         self.history.record(points, EpochTiming(epoch, capture_s, compression_s, estimation_s))
+        if self._failures:
+            raise self._failures[0]
         return points
 
     def analyse(self, model: nn.Module, epoch: int = 0, layers: Sequence[str] | None = None,
@@ -219,7 +222,7 @@ class InformationPlaneAnalysis:
                 else:
                     codes = self._x_compressor(device).fit_transform(x)
                 self._x_codes = torch.as_tensor(codes).detach().flatten(1).to(device or x.device)
-            except ESTIMATE_ERRORS as error:
+            except DATA_ERRORS as error:
                 if self.strict:
                     raise
                 self._x_failed = True
@@ -242,7 +245,7 @@ class InformationPlaneAnalysis:
             with self._warnings_once("x", epoch):
                 try:
                     self._plane = InformationPlaneEstimator(x_codes, labels, self.estimator)
-                except ESTIMATE_ERRORS as error:
+                except DATA_ERRORS as error:
                     if self.strict or x_codes is None:
                         raise
                     warnings.warn(f"InformationPlane: the probe codes are unusable ({error}); I(X;L) is left "
@@ -264,7 +267,7 @@ class InformationPlaneAnalysis:
                 else self.layer_transform
             compressor = PCA if self.layer_compressor == "pca" else self.layer_compressor
             return unit_codes(activations, self.layer_dims, transform, compressor)
-        except ESTIMATE_ERRORS as error:
+        except Exception as error:  # a gap now; _gap decides whether it is raised
             return error
 
     def _point(self, plane: InformationPlaneEstimator, epoch: int, layer: str, code: torch.Tensor | BaseException,
@@ -284,7 +287,7 @@ class InformationPlaneAnalysis:
                     continue
                 try:
                     estimate = estimate_of(code, layer, method=methods.get((layer, quantity)))
-                except ESTIMATE_ERRORS as error:
+                except Exception as error:  # a gap now; _gap decides whether it is raised
                     self._gap(epoch, layer, QUANTITIES[quantity], error)
                     fields[f"{quantity}_error"] = str(error)
                     continue
@@ -294,22 +297,25 @@ class InformationPlaneAnalysis:
         return PlanePoint(epoch=epoch, layer=layer, **fields)
 
     def _gap(self, epoch: int, layer: str, what: str, error: BaseException) -> None:
+        """Record a failed step as a gap with a warning; raise at once if strict, and keep any error
+        other than a data error to raise at the end of the epoch."""
         if self.strict:
             raise error
+        if not isinstance(error, DATA_ERRORS):
+            self._failures.append(error)
         warnings.warn(f"InformationPlane: {what} for layer {layer!r} at epoch {epoch} failed ({error}); "
                       "recorded as a gap", UserWarning, stacklevel=4)
 
     @contextmanager
     def _warnings_once(self, scope: str, epoch: int) -> Iterator[None]:
-        """Pass on the estimators' warnings about ``scope`` (a layer or ``"x"``), each kind once."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        """Pass on the estimators' warnings about ``scope`` (a layer or ``"x"``), each kind once.
+
+        The warnings are gathered by ``collect_warnings``, which leaves the process's warning
+        filters alone (other threads and the training loop are unaffected).
+        """
+        with collect_warnings() as caught:
             yield
-        for record in caught:
-            message = record.message
-            if not isinstance(message, EstimateWarning):
-                warnings.warn_explicit(message, record.category, record.filename, record.lineno)
-                continue
+        for message in caught:
             if (scope, message.kind) in self._warned:
                 continue
             self._warned.add((scope, message.kind))
@@ -320,7 +326,7 @@ class InformationPlaneAnalysis:
         """The analysis settings, as written to ``information_plane.json``."""
         return {
             "probe_size": int(self.y.shape[0]),
-            "estimator": repr(self.estimator),
+            "estimator": self.estimator.settings(),
             "x_compressor": repr(self.x_compressor), "x_dims": self.x_dims, "x_transform": self.x_transform,
             "layer_compressor": repr(self.layer_compressor), "layer_dims": self.layer_dims,
             "layer_transform": self.layer_transform, "chain": self.chain,
@@ -328,15 +334,17 @@ class InformationPlaneAnalysis:
         }
 
 
-def check_compression(x_compressor: Any, x_transform: str = "auto", layer_compressor: Any = "pca",
-                      layer_transform: str | Mapping[str, str] = "auto") -> None:
+def check_compression(x_compressor: Any, x_dims: int = 4, x_transform: str = "auto", layer_compressor: Any = "pca",
+                      layer_dims: int = DEFAULT_LAYER_DIMS, layer_transform: str | Mapping[str, str] = "auto") -> None:
     """``ValueError`` for compression settings :class:`InformationPlaneAnalysis` does not take.
 
     ``x_compressor``: ``"pca"``, ``"autoencoder"``, ``None`` or an object with ``fit_transform``;
-    ``layer_compressor``: ``"pca"``, a factory or ``None``; the transforms: names from
-    ``ibkit.compression.units.UNIT_TRANSFORMS`` (``x_transform`` other than ``"auto"``/``"none"``
-    only before ``"pca"`` or no compression).
+    ``layer_compressor``: ``"pca"``, a factory or ``None``; the dims: positive integers; the
+    transforms: names from ``ibkit.compression.units.UNIT_TRANSFORMS`` (``x_transform`` other than
+    ``"auto"``/``"none"`` only before ``"pca"`` or no compression).
     """
+    check_positive_int(x_dims, "x_dims")
+    check_positive_int(layer_dims, "layer_dims")
     if x_compressor not in (None, "pca", "autoencoder") and not hasattr(x_compressor, "fit_transform"):
         raise ValueError(f"x_compressor must be 'pca', 'autoencoder', None or an object with fit_transform, "
                          f"got {x_compressor!r}")

@@ -122,6 +122,17 @@ class LayerRecorder:
         self._outputs: dict[str, list[torch.Tensor]] = {}
         self._errors: dict[str, Exception] = {}
 
+    @classmethod
+    def for_module(
+        cls, module: nn.Module, names: Sequence[str] | None, select: Selector | Mapping[str, Selector] | None = None
+    ) -> LayerRecorder:
+        """A recorder for ``module``'s layers ``names`` (``None``: :func:`default_layer_names`).
+
+        Raises:
+            ValueError: as :func:`resolve_layers`.
+        """
+        return cls(resolve_layers(module, names), select)
+
     def _hook(self, name: str) -> Callable[[nn.Module, Any, Any], None]:
         def record(_module: nn.Module, _inputs: Any, output: Any) -> None:
             if name in self._errors:

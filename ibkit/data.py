@@ -24,12 +24,10 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
 
 import lightning as L
 import numpy as np
 import torch
-
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 from ibkit.validation import check_number, check_positive_int
@@ -368,7 +366,7 @@ class MNISTDataModule(SplitDataModule):
         return {name: (test_x[index.sort().values], test_y[index.sort().values]) for name, index in parts.items()}
 
 
-DATAMODULES: dict[str, Callable[..., SplitDataModule]] = {
+DATAMODULES: dict[str, type[SplitDataModule]] = {
     "digits": DigitsDataModule,
     "mnist": MNISTDataModule,
 }

@@ -20,7 +20,6 @@ from matplotlib.figure import Figure
 from ibkit.plotting import plot_information_plane
 from ibkit.report import write_csv
 
-
 #: The two quantities of a plane point: its field prefix -> its name in messages and plots.
 QUANTITIES = {"I_XL": "I(X;L)", "I_YL": "I(Y;L)"}
 
@@ -108,6 +107,10 @@ class InformationPlaneHistory:
     def rows(self) -> list[PlanePoint]:
         """All points, by epoch then layer order."""
         return [point for epoch in self.epochs for point in self._points[epoch]]
+
+    def points(self, epoch: int) -> list[PlanePoint]:
+        """The points of one recorded epoch, in layer order."""
+        return list(self._points[epoch])
 
     def timings(self) -> list[EpochTiming]:
         """Per-epoch timings, by epoch."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from statistics import NormalDist
+from typing import Any
 
 import torch
 
@@ -17,27 +19,34 @@ class Estimate:
         stderr: asymptotic standard error of ``value``, in nats (0 when not defined).
         method: the estimator's name (``"kl"``, ``"wkl"``, ...).
         n: number of samples the estimate used.
+        diagnostics: what this call found besides the value, by key: ``"fallback_from"`` and
+            ``"fallback_reason"`` (an entropy-based method handed the estimate to its fallback),
+            ``"epochs"``, ``"best_epoch"``, ``"train_seconds"``, ``"validation_losses"`` (trained
+            estimators), ``"closed_form_mi"``, ``"closed_form_spread"`` (MIENF). Empty by default.
     """
 
     value: float
     stderr: float
     method: str
     n: int
+    diagnostics: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_terms(cls, terms: torch.Tensor, method: str, offset: float = 0.0) -> "Estimate":
+    def from_terms(cls, terms: torch.Tensor, method: str, offset: float = 0.0,
+                   diagnostics: Mapping[str, Any] | None = None) -> Estimate:
         """Mean ± standard error of per-sample terms.
 
         Args:
             terms: ``(N,)`` per-sample contributions whose mean is the estimate (nats).
             method: estimator name recorded in the result.
             offset: constant added to the mean (e.g. a whitening correction), nats.
+            diagnostics: see the class docstring.
         """
         terms = terms.to(torch.float64)
         n = terms.numel()
         value = float(terms.mean()) + offset
         stderr = float(terms.std(correction=1) / n**0.5) if n > 1 else 0.0
-        return cls(value=value, stderr=stderr, method=method, n=n)
+        return cls(value=value, stderr=stderr, method=method, n=n, diagnostics=dict(diagnostics or {}))
 
     def __float__(self) -> float:
         return self.value

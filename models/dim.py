@@ -33,11 +33,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ibkit.estimators.critics import make_critic
+from ibkit.estimators.variational import infonce_lower_bound
 from ibkit.evaluation import normality_pvalues, uniformity_pvalues
 from ibkit.models.channels import GaussianChannel, UniformChannel, check_noise_level
-from ibkit.estimators.critics import make_critic
 from ibkit.models.encoders import DIMEncoder, check_dim, check_prior, make_backbone
-from ibkit.estimators.variational import infonce_lower_bound
 from ibkit.models.views import RandomAffine
 from ibkit.validation import check_number
 
@@ -71,9 +71,6 @@ class NoiseInjectedDIM(L.LightningModule):
         critic: ``"mlp"`` (MLP on concatenated embeddings) or ``"separable"`` (bilinear).
         critic_hidden: hidden width of the critic.
         lr: Adam learning rate of encoder and critic.
-
-    Attributes:
-        default_ib_layers: the encoder's layers, for ``ibkit.callbacks.InformationPlane``.
     """
 
     def __init__(
@@ -108,8 +105,12 @@ class NoiseInjectedDIM(L.LightningModule):
         self.input_channel = None if input_noise is None else GaussianChannel(input_noise)
         self.augment = RandomAffine() if augment else None
         self.critic = make_critic(critic, dim, critic_hidden)
-        self.default_ib_layers = [f"encoder.{name}" for name in self.encoder.default_ib_layers]
         self._val_embeddings: list[torch.Tensor] = []
+
+    @property
+    def default_ib_layers(self) -> tuple[str, ...]:
+        """The encoder's layers, for ``ibkit.callbacks.InformationPlane``."""
+        return tuple(f"encoder.{name}" for name in self.encoder.default_ib_layers)
 
     @property
     def capacity(self) -> float | None:

@@ -121,7 +121,10 @@ class ConvBackbone(nn.Module):
         self.hidden = nn.Sequential(nn.Linear(widths[2], hidden), nn.LeakyReLU())
         self.projection = nn.Linear(hidden, out_features)
 
-    default_ib_layers = ("block1", "block2", "block3", "hidden")
+    @property
+    def default_ib_layers(self) -> tuple[str, ...]:
+        """The layers the information-plane callback analyses by default."""
+        return ("block1", "block2", "block3", "hidden")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or min(x.shape[-2:]) < 8:
@@ -147,7 +150,12 @@ class MLPBackbone(nn.Module):
             self.add_module(f"hidden{index}", nn.Sequential(nn.Linear(width, size), nn.LeakyReLU()))
             width = size
         self.projection = nn.Linear(width, out_features)
-        self.default_ib_layers = tuple(f"hidden{index}" for index in range(1, len(hidden) + 1))
+        self.depth = len(hidden)
+
+    @property
+    def default_ib_layers(self) -> tuple[str, ...]:
+        """The hidden layers, the ones the information-plane callback analyses by default."""
+        return tuple(f"hidden{index}" for index in range(1, self.depth + 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.flatten(1)
@@ -175,10 +183,6 @@ class DIMEncoder(nn.Module):
         backbone: any module mapping ``(N, *)`` inputs to ``(N, d)`` features.
         dim: embedding dimension ``d``.
         prior: ``"gaussian"`` (non-affine BatchNorm) or ``"uniform"`` (sigmoid).
-
-    Attributes:
-        default_ib_layers: names of the layers to analyse on the information plane: the
-            backbone's own ``default_ib_layers`` (or its top-level children) and ``normaliser``.
     """
 
     def __init__(self, backbone: nn.Module, dim: int, prior: str = "gaussian"):
@@ -189,7 +193,11 @@ class DIMEncoder(nn.Module):
         self.prior = check_prior(prior)
         self.backbone = backbone
         self.normaliser = make_normaliser(prior, dim)
-        self.default_ib_layers = [f"backbone.{name}" for name in default_layer_names(backbone)] + ["normaliser"]
+
+    @property
+    def default_ib_layers(self) -> tuple[str, ...]:
+        """The backbone's layers (its ``default_ib_layers`` or top-level children) and ``normaliser``."""
+        return (*(f"backbone.{name}" for name in default_layer_names(self.backbone)), "normaliser")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone(x)

@@ -20,10 +20,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from ibkit.callbacks import EpochTiming, InformationPlane, InformationPlaneHistory, PlanePoint
 from ibkit.callbacks.probe import pad_rows, shard_bounds, unpad_gathered
 from ibkit.capture import LayerRecorder, capture_activations, first_tensor, resolve_layers
-from ibkit.probe import probe_tensors
 from ibkit.estimators import DegenerateDataWarning, EstimateWarning
 from ibkit.layers import AdditiveGaussianNoise
 from ibkit.plotting import plot_information_plane
+from ibkit.probe import probe_tensors
 
 LAYERS = ("hidden1", "hidden2", "out")
 QUANTITIES = ("I_XL", "I_XL_stderr", "I_YL", "I_YL_stderr")

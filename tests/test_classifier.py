@@ -104,9 +104,9 @@ def test_learns_digits_in_two_epochs():
     before = trainer.validate(model, datamodule=data, verbose=False)[0]
     trainer.fit(model, datamodule=data)
     after = trainer.callback_metrics
-    assert float(after["val_loss"]) < before["val_loss"] - 0.5
-    assert float(after["val_acc"]) > 0.6 > before["val_acc"]
-    assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(after)
+    assert float(after["val/loss"]) < before["val/loss"] - 0.5
+    assert float(after["val/acc"]) > 0.6 > before["val/acc"]
+    assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= set(after)
 
 
 def test_cli_rejects_options_the_data_module_does_not_take(capsys):

@@ -14,12 +14,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ibkit.benchmarks.cli import main as cli_main
 from ibkit.benchmarks.train_dim import train_and_evaluate
+from ibkit.estimators.critics import ConcatCritic, SeparableCritic
+from ibkit.estimators.variational import infonce_lower_bound
 from ibkit.evaluation import normality_pvalues
 from ibkit.models.channels import GaussianChannel, UniformChannel
-from ibkit.estimators.critics import ConcatCritic, SeparableCritic
 from ibkit.models.dim import NoiseInjectedDIM, embed
 from ibkit.models.encoders import DIMEncoder
-from ibkit.estimators.variational import infonce_lower_bound
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +107,7 @@ def test_encoder_normalisers_and_layer_names():
     torch.testing.assert_close(z.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(z.var(0, unbiased=False), torch.ones(3), atol=1e-2, rtol=0)  # BatchNorm eps
     names = dict(model.named_modules())
-    assert model.default_ib_layers == ["encoder.backbone.block1", "encoder.backbone.block2", "encoder.backbone.block3",
+    assert list(model.default_ib_layers) == ["encoder.backbone.block1", "encoder.backbone.block2", "encoder.backbone.block3",
                                        "encoder.backbone.hidden", "encoder.normaliser"]
     assert all(name in names for name in model.default_ib_layers)
     uniform = NoiseInjectedDIM((64,), prior="uniform", dim=2, noise=0.2)
@@ -119,7 +119,7 @@ def test_encoder_normalisers_and_layer_names():
 def test_user_backbone_is_accepted_and_checked():
     model = NoiseInjectedDIM((10,), dim=4, backbone=nn.Sequential(nn.Linear(10, 4)))
     assert model(torch.randn(5, 10)).shape == (5, 4)
-    assert model.default_ib_layers == ["encoder.backbone.0", "encoder.normaliser"]
+    assert list(model.default_ib_layers) == ["encoder.backbone.0", "encoder.normaliser"]
     wrong = DIMEncoder(nn.Linear(10, 3), dim=4)
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         wrong(torch.randn(5, 10))

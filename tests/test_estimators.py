@@ -71,8 +71,8 @@ def test_wkl_weights_satisfy_bias_constraints_and_stay_bounded():
         w = wkl_weights(k, d)
         j = np.arange(1, k + 1)
         assert w.sum() == pytest.approx(1.0, abs=1e-10)
-        for l in range(1, cancelled + 1):
-            assert np.dot(w, np.exp(gammaln(j + 2 * l / d) - gammaln(j))) == pytest.approx(0.0, abs=1e-8)
+        for power in range(1, cancelled + 1):
+            assert np.dot(w, np.exp(gammaln(j + 2 * power / d) - gammaln(j))) == pytest.approx(0.0, abs=1e-8)
     for d in (16, 25, 50):  # the paper's weights reach 1e4..1e11 here; these stay bounded
         for k in (5, 20, 80):
             assert np.abs(wkl_weights(k, d)).sum() <= WKL_MAX_WEIGHT
@@ -210,8 +210,6 @@ def test_ties_in_separated_clusters_give_label_entropy():
         (lambda: ibkit.entropy(np.random.default_rng(0).standard_normal(100), method="ksg"), "does not estimate entropy"),
         (lambda: ibkit.mutual_information(np.ones(3), np.ones(3), method="nope"), "valid methods are kl, wkl, ksg"),
         (lambda: ibkit.entropy(np.random.default_rng(0).standard_normal(100), k=0), "k must be an integer >= 1"),
-        (lambda: ibkit.entropy(np.random.default_rng(0).standard_normal(100), preprocess="normal-scores"),
-         "valid choices are none, standardize, whiten"),
         (lambda: ibkit.mutual_information(np.ones(3), np.ones(3), preprocess="rank"), "unknown preprocess"),
         (lambda: ibkit.mutual_information(np.ones(3), np.ones(3), method="ksg", correction="gaussian"),
          "'ksg' does not take correction; its parameters are k, preprocess, seed, device"),

@@ -16,6 +16,7 @@ from scipy.stats import rankdata
 from ibkit import InformationPlaneAnalysis
 from ibkit.analysis import flag_compression_loss, prediction_floor
 from ibkit.benchmarks.plane import accurate
+from ibkit.compression import PCA
 from ibkit.compression.units import (
     helmert_basis,
     is_log_probability,
@@ -24,7 +25,6 @@ from ibkit.compression.units import (
     transform_units,
     unit_codes,
 )
-from ibkit.compression import PCA
 from ibkit.history import InformationPlaneHistory, PlanePoint
 from ibkit.synthetic.layers import LabelledMixture, StochasticLayer, layer_truth, plane_battery, plane_case
 

@@ -246,7 +246,7 @@ class AutoencoderCompressor(Compressor):
         )
         return DataLoader(TensorDataset(train), sampler=sampler, batch_size=None)
 
-    def fit(self, x: Any) -> "AutoencoderCompressor":
+    def fit(self, x: Any) -> AutoencoderCompressor:
         """Train the autoencoder on ``x`` (``(N, ...)``, ``N >= 2``); returns ``self``."""
         data = as_float_batch(x, "x", min_samples=2)
         architecture = self._resolve_architecture(data)

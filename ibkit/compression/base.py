@@ -60,7 +60,7 @@ class Compressor(abc.ABC):
     feature_shape_: tuple[int, ...]
 
     @abc.abstractmethod
-    def fit(self, x: Any) -> "Compressor":
+    def fit(self, x: Any) -> Compressor:
         """Learn the compression from samples ``x`` of shape ``(N, ...)``; returns ``self``."""
 
     @abc.abstractmethod

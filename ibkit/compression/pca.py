@@ -43,7 +43,7 @@ class PCA(Compressor):
     def __init__(self, n_components: int) -> None:
         self.n_components = check_positive_int(n_components, "n_components")
 
-    def fit(self, x: Any) -> "PCA":
+    def fit(self, x: Any) -> PCA:
         """Fit the principal axes to ``x``, ``(N, ...)`` with ``N >= 2``; returns ``self``."""
         self._fit(as_float_batch(x, "x", min_samples=2))
         return self

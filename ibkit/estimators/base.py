@@ -19,11 +19,11 @@ warns that its error may exceed what the standard error shows.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
-import warnings
-from abc import ABC
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -31,13 +31,13 @@ from ibkit.estimators.diagnostics import (
     DegenerateDataWarning,
     EstimateWarning,
     UndersampledWarning,
-    caller_stacklevel,
     degeneracy,
+    report,
 )
 from ibkit.estimators.preprocessing import check_preprocess, normal_scores
 from ibkit.estimators.resampling import STDERR_METHODS, block_stderr
 from ibkit.result import Estimate
-from ibkit.validation import as_labels, as_samples, check_same_length
+from ibkit.validation import as_labels, as_samples, check_choice, check_same_length
 
 #: |MI| above this multiple of log N is numerically meaningless for N samples: a ValueError.
 PLAUSIBLE_LOG_N = 2.0
@@ -80,8 +80,19 @@ class Prepared(NamedTuple):
 class MutualInformationEstimator(ABC):
     """Base class: ``mutual_information(x, y)`` for continuous and discrete variables.
 
-    Subclasses implement the continuous–continuous and continuous–discrete cases on prepared
-    float64 tensors; the discrete–discrete case is the plug-in estimator for every method.
+    What a new estimator implements (see the README, *Writing an estimator*):
+
+    - :meth:`continuous_estimate` and :meth:`continuous_discrete_estimate`, the two cases on
+      prepared variables, each returning an unchecked :class:`~ibkit.result.Estimate`. Estimators
+      whose estimate is a mean of per-sample terms derive from :class:`TermsEstimator` instead and
+      implement the terms; the discrete–discrete case is the plug-in estimator for every method.
+    - ``name``: the method's name, recorded with every estimate.
+    - an ``__init__`` that stores every parameter under its own name, so that
+      :meth:`get_params`, :meth:`set_params`, :func:`clone`, ``repr`` and :meth:`settings` work.
+
+    Per-call diagnostics (a fallback taken, training epochs, ...) go on the returned
+    ``Estimate.diagnostics``, never on the estimator, so one object serves many calls alike. The
+    one documented exception is a trained estimator's ``warm_start``.
 
     Args:
         preprocess: the MI-invariant transform of each continuous variable
@@ -89,24 +100,68 @@ class MutualInformationEstimator(ABC):
             ``"normal-scores"``.
         seed: seeds everything random in the estimate (tie-breaking, subsamples).
         device: where to compute; default is the input's device (CPU for numpy input).
-        stderr_method: ``"blocks"`` (standard errors measured on disjoint blocks of the sample) or
-            ``"terms"`` (the per-sample terms' spread over √N); see the module docstring.
     """
 
-    name: ClassVar[str]
-    #: Whether the estimate is non-parametric (k-NN, kernel), whose error grows fast with the
-    #: dimension at a fixed N (see ``SAMPLES_PER_DIMENSION``); trained estimators are not.
-    nonparametric: ClassVar[bool] = False
+    #: The method's name (``"wkl"``, ...); a class attribute, or set in ``__init__`` where it
+    #: depends on the parameters.
+    name: str
 
-    def __init__(self, preprocess: str, seed: int = 0, device: torch.device | str | None = None,
-                 stderr_method: str = "terms"):
+    def __init__(self, preprocess: str, seed: int = 0, device: torch.device | str | None = None):
         self.preprocess = check_preprocess(preprocess)
         self.seed = seed
         self.device = device
-        if stderr_method not in STDERR_METHODS:
-            raise ValueError(f"stderr_method must be one of {STDERR_METHODS}, got {stderr_method!r}")
-        self.stderr_method = stderr_method
 
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def parameter_names(cls) -> tuple[str, ...]:
+        """The keyword parameters of ``__init__``, in order."""
+        return tuple(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                     if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD))
+
+    def get_params(self) -> dict[str, Any]:
+        """``parameter -> value`` as given to ``__init__`` (scikit-learn's convention)."""
+        return {name: getattr(self, name) for name in self.parameter_names()}
+
+    def set_params(self, **params: Any) -> MutualInformationEstimator:
+        """Change parameters, validated as ``__init__`` does; returns the estimator.
+
+        Raises:
+            ValueError: a parameter the estimator does not take (the message lists them), or an
+                invalid value.
+        """
+        unknown = sorted(set(params) - set(self.parameter_names()))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} does not take {', '.join(unknown)}; its parameters are "
+                             f"{', '.join(self.parameter_names())}")
+        validated = type(self)(**{**self.get_params(), **params})
+        for name in params:
+            setattr(self, name, getattr(validated, name))
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """The method and its parameters as JSON-safe values (``repr`` for anything else)."""
+        def safe(value: Any) -> Any:
+            return value if value is None or isinstance(value, (bool, int, float, str)) else repr(value)
+
+        return {"method": self.name, **{name: safe(value) for name, value in self.get_params().items()}}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    # ------------------------------------------------------------------ what a subclass implements
+    @abstractmethod
+    def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
+        """The (unchecked) continuous–continuous estimate for prepared variables."""
+
+    @abstractmethod
+    def continuous_discrete_estimate(self, x: Prepared, labels: torch.Tensor) -> Estimate:
+        """The (unchecked) continuous–discrete estimate for a prepared ``x`` and label codes ``(N,)``."""
+
+    def check_sample_size(self, n: int, dx: int, dy: int) -> None:  # noqa: B027 (an optional hook)
+        """Hook: warn when ``n`` samples are few for ``dx + dy`` continuous dimensions (default: never)."""
+
+    # ------------------------------------------------------------------ the public calls
     def mutual_information(
         self, x: Any, y: Any, *, discrete_x: bool = False, discrete_y: bool = False
     ) -> Estimate:
@@ -118,7 +173,7 @@ class MutualInformationEstimator(ABC):
             discrete_x, discrete_y: treat that side as discrete labels.
 
         Returns:
-            ``Estimate`` (nats) with a standard error from the pointwise MI terms.
+            ``Estimate`` (nats) with its standard error.
 
         Raises:
             ValueError: bad input (see ``ibkit.validation``) or an implausible estimate.
@@ -134,8 +189,7 @@ class MutualInformationEstimator(ABC):
             return self.checked(self.continuous_discrete_estimate(prepared, labels), labels)
         x_prepared, y_prepared = self.prepare(x, "x"), self.prepare(y, "y")
         check_same_length(x_prepared.samples, y_prepared.samples)
-        if self.nonparametric:
-            warn_if_undersampled(x_prepared.samples.shape[0], x_prepared.samples.shape[1], y_prepared.samples.shape[1])
+        self.check_sample_size(x_prepared.samples.shape[0], x_prepared.samples.shape[1], y_prepared.samples.shape[1])
         return self.checked(self.continuous_estimate(x_prepared, y_prepared))
 
     def estimate(self, x: Any, y: Any) -> float:
@@ -158,15 +212,87 @@ class MutualInformationEstimator(ABC):
         degenerate = warn_if_degenerate(normal_scores(samples, self.seed, random=True), name, self.preprocess, self.seed)
         return Prepared(normal_scores(samples, self.seed), degenerate, name, shape)
 
+    def checked(self, estimate: Estimate, labels: torch.Tensor | None = None, variable: str | None = None,
+                bounded_above: bool = True) -> Estimate:
+        """``estimate`` if plausible; see the module docstring for the rules.
+
+        Args:
+            estimate: an MI estimate.
+            labels: the discrete side's codes, if any (its plug-in entropy bounds the MI).
+            variable: name used in messages (default: the estimate's pair).
+            bounded_above: apply the ``+PLAUSIBLE_LOG_N·log N`` limit. The information plane
+                turns estimates above ``log N`` into lower bounds itself, so it passes False.
+        """
+        what = f"I({variable or 'x; y'})"
+        limit = PLAUSIBLE_LOG_N * math.log(max(estimate.n, 2))
+        if not math.isfinite(estimate.value) or not math.isfinite(estimate.stderr):
+            raise ValueError(f"{self.name} gave a non-finite estimate of {what} ({estimate.value}); the data are "
+                             "degenerate for this estimator: " + advice(self.preprocess))
+        if estimate.value < -limit or (bounded_above and estimate.value > limit):
+            raise ValueError(
+                f"{self.name} estimated {what} = {estimate.value:.4g} nats, beyond what {estimate.n} samples "
+                f"can support (|I| <= {PLAUSIBLE_LOG_N:g}·log N = {limit:.1f}): the estimate is meaningless; "
+                + advice(self.preprocess))
+        if estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
+            report(EstimateWarning(
+                f"{self.name} estimated {what} = {estimate:.3f} nats, negative beyond {NEGATIVE_STDERRS:g} standard "
+                "errors: the estimator is biased on these data; " + advice(self.preprocess), variable, "negative"))
+        if labels is not None:
+            ceiling = float(Estimate.from_terms(label_entropy_terms(labels), "plugin"))
+            if estimate.value > ceiling + NEGATIVE_STDERRS * estimate.stderr:
+                report(EstimateWarning(
+                    f"{self.name} estimated {what} = {estimate:.3f} nats, above the entropy of the labels "
+                    f"({ceiling:.3f} nats) beyond {NEGATIVE_STDERRS:g} standard errors: the estimator is biased on "
+                    "these data; " + advice(self.preprocess), variable, "above-label-entropy"))
+        return estimate
+
+
+def clone(estimator: MutualInformationEstimator) -> MutualInformationEstimator:
+    """A new estimator with the same parameters and none of the state (no warm-started models)."""
+    return type(estimator)(**estimator.get_params())
+
+
+class TermsEstimator(MutualInformationEstimator):
+    """Base of the estimators whose estimate is the mean of per-sample terms (k-NN, kernel).
+
+    A subclass implements :meth:`continuous_terms` and :meth:`continuous_discrete_terms` (and
+    ``with_size`` if a setting depends on the sample size); the estimates, their standard errors
+    (``stderr_method``) and the sample-size warning come from here.
+
+    Args:
+        preprocess, seed, device: see :class:`MutualInformationEstimator`.
+        stderr_method: ``"blocks"`` (standard errors measured on disjoint blocks of the sample,
+            the default) or ``"terms"`` (the per-sample terms' spread over √N); see the module
+            docstring.
+    """
+
+    def __init__(self, preprocess: str, seed: int = 0, device: torch.device | str | None = None,
+                 stderr_method: str = "blocks"):
+        super().__init__(preprocess=preprocess, seed=seed, device=device)
+        self.stderr_method = check_choice(stderr_method, "stderr_method", STDERR_METHODS)
+
+    @abstractmethod
+    def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` pointwise MI terms for prepared ``x (N, dx)`` and ``y (N, dy)``; their mean is the estimate."""
+
+    @abstractmethod
+    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` pointwise MI terms for prepared ``x (N, d)`` and int64 ``labels (N,)``."""
+
+    def check_sample_size(self, n: int, dx: int, dy: int) -> None:
+        warn_if_undersampled(n, dx, dy)
+
     def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
-        """The (unchecked) continuous–continuous estimate for prepared variables."""
-        estimate = Estimate.from_terms(self.continuous_terms(x.samples, y.samples), self.name)
+        return self.continuous_from_terms(x, y, self.continuous_terms(x.samples, y.samples))
+
+    def continuous_from_terms(self, x: Prepared, y: Prepared, terms: torch.Tensor) -> Estimate:
+        """The estimate whose per-sample terms of ``x`` and ``y`` are ``terms``, with its standard error."""
+        estimate = Estimate.from_terms(terms, self.name)
         fixed = self.with_size(estimate.n)
         return self.with_block_stderr(estimate, lambda index: fixed.continuous_terms(
             self.resampled(x, index), self.resampled(y, index)))
 
     def continuous_discrete_estimate(self, x: Prepared, labels: torch.Tensor) -> Estimate:
-        """The (unchecked) continuous–discrete estimate for a prepared ``x`` and label codes."""
         estimate = Estimate.from_terms(self.continuous_discrete_terms(x.samples, labels), self.name)
         fixed = self.with_size(int(torch.bincount(labels).min()), x.samples.shape[1])
         return self.with_block_stderr(estimate, lambda index: fixed.continuous_discrete_terms(
@@ -193,7 +319,7 @@ class MutualInformationEstimator(ABC):
             return samples
         return normal_scores(samples, self.seed, random=samples.shape[1] == 1)
 
-    def with_size(self, n: int, d: int | None = None) -> MutualInformationEstimator:
+    def with_size(self, n: int, d: int | None = None) -> TermsEstimator:
         """This estimator with every data-dependent setting fixed as for ``n`` samples (in ``d`` dimensions).
 
         Block estimates and the continuous–discrete case (H(X) and every H(X | Y=y) with the
@@ -201,58 +327,33 @@ class MutualInformationEstimator(ABC):
         """
         return self
 
-    def checked(self, estimate: Estimate, labels: torch.Tensor | None = None, variable: str | None = None,
-                bounded_above: bool = True) -> Estimate:
-        """``estimate`` if plausible; see the module docstring for the rules.
 
-        Args:
-            estimate: an MI estimate.
-            labels: the discrete side's codes, if any (its plug-in entropy bounds the MI).
-            variable: name used in messages (default: the estimate's pair).
-            bounded_above: apply the ``+PLAUSIBLE_LOG_N·log N`` limit. The information plane
-                turns estimates above ``log N`` into lower bounds itself, so it passes False.
-        """
-        what = f"I({variable or 'x; y'})"
-        limit = PLAUSIBLE_LOG_N * math.log(max(estimate.n, 2))
-        if not math.isfinite(estimate.value) or not math.isfinite(estimate.stderr):
-            raise ValueError(f"{self.name} gave a non-finite estimate of {what} ({estimate.value}); the data are "
-                             "degenerate for this estimator: " + advice(self.preprocess))
-        if estimate.value < -limit or (bounded_above and estimate.value > limit):
-            raise ValueError(
-                f"{self.name} estimated {what} = {estimate.value:.4g} nats, beyond what {estimate.n} samples "
-                f"can support (|I| <= {PLAUSIBLE_LOG_N:g}·log N = {limit:.1f}): the estimate is meaningless; "
-                + advice(self.preprocess))
-        if estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
-            warnings.warn(EstimateWarning(
-                f"{self.name} estimated {what} = {estimate:.3f} nats, negative beyond {NEGATIVE_STDERRS:g} standard "
-                "errors: the estimator is biased on these data; " + advice(self.preprocess), variable, "negative"),
-                stacklevel=caller_stacklevel())
-        if labels is not None:
-            ceiling = float(Estimate.from_terms(label_entropy_terms(labels), "plugin"))
-            if estimate.value > ceiling + NEGATIVE_STDERRS * estimate.stderr:
-                warnings.warn(EstimateWarning(
-                    f"{self.name} estimated {what} = {estimate:.3f} nats, above the entropy of the labels "
-                    f"({ceiling:.3f} nats) beyond {NEGATIVE_STDERRS:g} standard errors: the estimator is biased on "
-                    "these data; " + advice(self.preprocess), variable, "above-label-entropy"),
-                    stacklevel=caller_stacklevel())
-        return estimate
+class NeighbourOrder:
+    """Mixin of the k-NN estimators: the neighbour order ``k`` and the samples it needs.
 
-    def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` pointwise MI terms for prepared ``x (N, dx)`` and ``y (N, dy)``.
+    ``k`` is an integer or ``"auto"``; :meth:`order` resolves it for a sample size and dimension.
+    """
 
-        Estimators whose estimate is a mean over every sample implement this; those that train
-        on part of the sample override :meth:`continuous_estimate` instead.
-        """
-        raise NotImplementedError(f"{type(self).__name__} implements neither continuous_terms nor continuous_estimate")
+    k: int | str
 
-    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` pointwise MI terms for prepared ``x (N, d)`` and int64 ``labels (N,)`` (see above)."""
-        raise NotImplementedError(f"{type(self).__name__} implements neither continuous_discrete_terms nor "
-                                  "continuous_discrete_estimate")
+    def order(self, n: int, d: int) -> int:
+        """The neighbour order used for ``n`` samples in ``d`` dimensions."""
+        raise NotImplementedError
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({fields})"
+    def min_samples(self, d: int) -> int:
+        """Fewest samples an estimate (each class's, with labels) accepts in ``d`` dimensions."""
+        return AUTO_MIN_SAMPLES if self.k == "auto" else int(self.k) + 1
+
+    def sample_requirement(self, d: int) -> str:
+        """Why :meth:`min_samples` samples are needed, for error messages."""
+        if self.k == "auto":
+            return f"k='auto' needs at least {AUTO_MIN_SAMPLES} samples per estimate (per class with labels)"
+        return f"k={self.k} nearest neighbours need N > k"
+
+
+def auto_order(preferred: int, n: int) -> int:
+    """``preferred`` neighbours, but never more than a tenth of ``n`` samples (and at least one)."""
+    return max(1, min(preferred, n // 10))
 
 
 #: Relative amplitude (per-feature standard deviations) of the jitter that separates duplicates.
@@ -264,12 +365,11 @@ def warn_if_undersampled(n: int, dx: int, dy: int) -> bool:
     needed = SAMPLES_PER_DIMENSION * (dx + dy)
     if n >= needed:
         return False
-    warnings.warn(UndersampledWarning(
+    report(UndersampledWarning(
         f"{n} samples are few for {dx} + {dy} dimensions: non-parametric MI estimates need about "
         f"{SAMPLES_PER_DIMENSION} per joint dimension ({needed} here) to stay within a factor 1.5 of the "
         "truth on ibkit's known-MI battery, so the error may be larger than the standard error shows; "
-        "use more samples or fewer dimensions (a compressor with smaller codes)", kind="undersampled"),
-        stacklevel=caller_stacklevel())
+        "use more samples or fewer dimensions (a compressor with smaller codes)", kind="undersampled"))
     return True
 
 
@@ -288,13 +388,10 @@ def break_ties(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     unique = torch.unique(x, dim=0).shape[0]
     if unique == x.shape[0]:
         return x
-    warnings.warn(
+    report(EstimateWarning(
         f"{name} has {x.shape[0] - unique} duplicated samples; they are separated by jitter of "
         f"{TIE_JITTER:g} standard deviations. Estimates for data with ties are biased (continuous "
-        "data, e.g. from a network with injected noise, avoids this).",
-        UserWarning,
-        stacklevel=caller_stacklevel(),
-    )
+        "data, e.g. from a network with injected noise, avoids this).", name, "ties"))
     generator = torch.Generator(device=x.device).manual_seed(0)
     scale = x.std(dim=0).clamp_min(torch.finfo(torch.float64).tiny)
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float64)
@@ -320,9 +417,9 @@ def warn_if_degenerate(x: torch.Tensor, name: str, preprocess: str, seed: int = 
         kind = "clustered"
         what = (f"sit in tight clusters (nearest-neighbour distances {1 / found.distance_ratio:.0f}× below "
                 "those of a Gaussian sample at the same covariance)")
-    warnings.warn(DegenerateDataWarning(
+    report(DegenerateDataWarning(
         f"{name}: its {x.shape[0]} samples in {x.shape[1]} dimensions {what}; entropy-based estimates can be "
-        "off by whole nats. To fix it, " + advice(preprocess) + ".", name, kind), stacklevel=caller_stacklevel())
+        "off by whole nats. To fix it, " + advice(preprocess) + ".", name, kind))
     return True
 
 

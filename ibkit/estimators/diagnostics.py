@@ -19,6 +19,10 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -59,6 +63,36 @@ class EstimateWarning(UserWarning):
         super().__init__(message)
         self.variable = variable
         self.kind = kind
+
+
+#: The list an enclosing :func:`collect_warnings` gathers into, per thread and task (``None``: warn).
+_COLLECTED: ContextVar[list[EstimateWarning] | None] = ContextVar("ibkit_collected_warnings", default=None)
+
+
+def report(warning: EstimateWarning) -> None:
+    """Issue an estimator's warning: gathered by an enclosing :func:`collect_warnings`, else
+    ``warnings.warn`` pointed at the first frame outside ibkit."""
+    collected = _COLLECTED.get()
+    if collected is not None:
+        collected.append(warning)
+    else:
+        warnings.warn(warning, stacklevel=caller_stacklevel())
+
+
+@contextmanager
+def collect_warnings() -> Iterator[list[EstimateWarning]]:
+    """Gather the :class:`EstimateWarning` s that estimators :func:`report` inside the block.
+
+    Unlike ``warnings.catch_warnings`` this changes no process-wide state: the list lives in a
+    context variable, so another thread (a training loop, a background analysis) is unaffected.
+    Other warnings pass through as usual.
+    """
+    collected: list[EstimateWarning] = []
+    token = _COLLECTED.set(collected)
+    try:
+        yield collected
+    finally:
+        _COLLECTED.reset(token)
 
 
 class DegenerateDataWarning(EstimateWarning):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
 from abc import abstractmethod
 from typing import Any
 
@@ -12,13 +12,13 @@ from ibkit.estimators.base import (
     NEGATIVE_STDERRS,
     MutualInformationEstimator,
     Prepared,
+    TermsEstimator,
     break_ties,
     class_indices,
     warn_if_degenerate,
 )
-from ibkit.estimators.diagnostics import EstimateWarning, caller_stacklevel
-from ibkit.estimators.ksg import KSG
-from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise, check_preprocess
+from ibkit.estimators.diagnostics import EstimateWarning, report
+from ibkit.estimators.preprocessing import affine_normalise
 from ibkit.result import Estimate
 from ibkit.validation import as_samples, check_enough_samples
 
@@ -26,7 +26,7 @@ from ibkit.validation import as_samples, check_enough_samples
 FALLBACKS = (None, "ksg")
 
 
-class EntropyEstimator(MutualInformationEstimator):
+class EntropyEstimator(TermsEstimator):
     """Base for differential-entropy estimators; MI follows from entropies.
 
     Continuous–continuous MI is ``H(X) + H(Y) − H(X,Y)``; continuous–discrete MI is
@@ -48,13 +48,11 @@ class EntropyEstimator(MutualInformationEstimator):
     share one normalisation, so clusters that follow the labels give exactly ``H(Y)``.
 
     Args:
-        preprocess: see :class:`MutualInformationEstimator`; entropy itself accepts only the
-            affine ones.
+        preprocess: see :class:`MutualInformationEstimator` (for an entropy, normal scores mean
+            whitening: :meth:`entropy`).
         fallback: ``"ksg"`` or ``None`` (estimate degenerate variables as any others).
-        seed, device, stderr_method: see :class:`MutualInformationEstimator`.
+        seed, device, stderr_method: see :class:`~ibkit.estimators.base.TermsEstimator`.
     """
-
-    nonparametric = True
 
     def __init__(self, preprocess: str, fallback: str | None = "ksg", seed: int = 0,
                  device: torch.device | str | None = None, stderr_method: str = "blocks"):
@@ -90,12 +88,11 @@ class EntropyEstimator(MutualInformationEstimator):
     def entropy(self, x: Any) -> Estimate:
         """Differential entropy of ``x`` ``(N, d)`` in nats with its standard error.
 
-        Raises:
-            ValueError: ``preprocess`` is not affine (a rank transform changes the entropy).
+        Only affine normalisations keep an entropy (with their log-determinant), so an estimator
+        with ``preprocess="normal-scores"`` whitens here instead: its ``term_normalisation``.
         """
-        check_preprocess(self.preprocess, AFFINE_PREPROCESSING)
         samples = break_ties(as_samples(x, "x", self.device), "x")
-        warn_if_degenerate(samples, "x", self.preprocess, self.seed)
+        warn_if_degenerate(samples, "x", self.term_normalisation, self.seed)
         bias = self.reference_bias(*samples.shape)
         estimate = Estimate.from_terms(self.entropy_terms(samples, "x"), self.name, offset=-bias)
         fixed = self.with_size(*samples.shape)
@@ -122,10 +119,7 @@ class EntropyEstimator(MutualInformationEstimator):
         fallback = self.fallback is not None and allow_fallback
         if fallback and (x.degenerate or y.degenerate):
             return self._fall_back(x, y, "a variable is degenerate (see the warning above)")
-        estimate = Estimate.from_terms(self.continuous_terms(x.samples, y.samples, x_terms, y_terms), self.name)
-        fixed = self.with_size(estimate.n)
-        estimate = self.with_block_stderr(estimate, lambda index: fixed.continuous_terms(
-            self.resampled(x, index), self.resampled(y, index)))
+        estimate = self.continuous_from_terms(x, y, self.continuous_terms(x.samples, y.samples, x_terms, y_terms))
         if fallback and estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
             return self._fall_back(x, y, f"its estimate {estimate:.3f} nats is negative beyond {NEGATIVE_STDERRS:g} "
                                          "standard errors, which no MI can be")
@@ -135,14 +129,18 @@ class EntropyEstimator(MutualInformationEstimator):
         """The estimator continuous–continuous MI falls back to (same preprocessing, seed, device), or None."""
         if self.fallback is None:
             return None
-        return KSG(preprocess=self.preprocess, seed=self.seed, device=self.device, stderr_method=self.stderr_method)
+        from ibkit.estimators.registry import make_estimator  # the registry imports this module
+
+        return make_estimator(self.fallback, preprocess=self.preprocess, seed=self.seed, device=self.device,
+                              stderr_method=self.stderr_method)
 
     def _fall_back(self, x: Prepared, y: Prepared, reason: str) -> Estimate:
-        warnings.warn(EstimateWarning(
+        report(EstimateWarning(
             f"{self.name}: {reason}, so I(x; y) is the {self.fallback} estimate instead "
-            f"(fallback={self.fallback!r}; fallback=None keeps {self.name})", kind="fallback"),
-            stacklevel=caller_stacklevel())
-        return self.fallback_estimator().continuous_estimate(x, y)
+            f"(fallback={self.fallback!r}; fallback=None keeps {self.name})", kind="fallback"))
+        estimate = self.fallback_estimator().continuous_estimate(x, y)
+        return dataclasses.replace(estimate, diagnostics={**estimate.diagnostics, "fallback_from": self.name,
+                                                          "fallback_reason": reason})
 
     def continuous_terms(
         self, x: torch.Tensor, y: torch.Tensor, x_terms: torch.Tensor | None = None,

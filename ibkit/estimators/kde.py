@@ -23,6 +23,7 @@ rate ``h ∝ N^{-1/(d+4)}``; the final leave-one-out densities always use all N 
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
@@ -154,7 +155,7 @@ def select_bandwidth(x: torch.Tensor, rule: str, search_samples: int | None = No
     return math.exp(result.x if result.fun <= values[best] else log_grid[best])
 
 
-class KernelDensity(EntropyEstimator):
+class KernelDensityEntropy(EntropyEstimator):
     """Gaussian KDE entropy with a leave-one-out bandwidth (``"kde-ml"`` or ``"kde-lse"``).
 
     Args:
@@ -171,8 +172,7 @@ class KernelDensity(EntropyEstimator):
         stderr_method: ``"blocks"`` (measured on disjoint blocks, ``ibkit.estimators.resampling``)
             or ``"terms"``.
 
-    Attributes:
-        bandwidth_: the bandwidth used by the most recent entropy estimate.
+    The bandwidth chosen for a sample is :func:`select_bandwidth` of its normalised samples.
     """
 
     def __init__(
@@ -196,16 +196,11 @@ class KernelDensity(EntropyEstimator):
         elif not bandwidth > 0:
             raise ValueError(f"bandwidth must be positive, got {bandwidth}")
         self.bandwidth = bandwidth
-        self.bandwidth_: float | None = None
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return f"kde-{self.bandwidth}" if isinstance(self.bandwidth, str) else "kde"
+        self.name = f"kde-{bandwidth}" if isinstance(bandwidth, str) else "kde"
 
     def pointwise_log_density(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(self.bandwidth, str):
             h = select_bandwidth(x, self.bandwidth, self.search_samples)
         else:
             h = float(self.bandwidth)
-        self.bandwidth_ = h
         return loo_log_density(x, h)

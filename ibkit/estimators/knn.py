@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from scipy.special import digamma, gammaln
 
-from ibkit.estimators.base import AUTO_MIN_SAMPLES
+from ibkit.estimators.base import NeighbourOrder, auto_order
 from ibkit.estimators.entropy_estimator import EntropyEstimator
-from ibkit.estimators.reference import gaussian_entropy_bias
+from ibkit.estimators.reference import gaussian_entropy_bias, log_unit_ball_volume
 from ibkit.neighbors import knn_distances
 from ibkit.validation import check_k, check_positive_int
 
@@ -51,11 +51,6 @@ from ibkit.validation import check_k, check_positive_int
 WKL_MAX_WEIGHT = 20.0
 
 CORRECTIONS = (None, "gaussian")
-
-
-def log_unit_ball_volume(d: int) -> float:
-    """``log V_d`` with ``V_d = π^{d/2} / Γ(d/2 + 1)``, the volume of the Euclidean unit ball."""
-    return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1.0)
 
 
 def auto_k(n: int, d: int) -> int:
@@ -67,14 +62,14 @@ def auto_k(n: int, d: int) -> int:
     size gave the best share of estimates within a factor 1.5 of the truth for weighted KL
     (0.93, against 0.88–0.91 for half or a quarter of it or a fixed 5 or 20).
     """
-    return max(1, min(10 * max(1, math.ceil(d / 2)), 80, n // 10))
+    return auto_order(min(10 * max(1, math.ceil(d / 2)), 80), n)
 
 
 def _min_norm_weights(k: int, d: int, terms: int) -> np.ndarray:
     orders = np.arange(1, k + 1, dtype=np.float64)
     rows = [np.ones_like(orders)]
-    for l in range(1, terms + 1):
-        row = np.exp(gammaln(orders + 2.0 * l / d) - gammaln(orders))
+    for power in range(1, terms + 1):
+        row = np.exp(gammaln(orders + 2.0 * power / d) - gammaln(orders))
         rows.append(row / np.linalg.norm(row))
     targets = np.zeros(len(rows))
     targets[0] = 1.0
@@ -110,7 +105,7 @@ def wkl_weights(k: int, d: int) -> np.ndarray:
     return np.asarray(_wkl_weights_cached(k, d))
 
 
-class KozachenkoLeonenko(EntropyEstimator):
+class KozachenkoLeonenko(NeighbourOrder, EntropyEstimator):
     """Classic Kozachenko–Leonenko entropy with the k-th nearest neighbour (``"kl"``).
 
     Args:
@@ -158,14 +153,6 @@ class KozachenkoLeonenko(EntropyEstimator):
         else:
             fixed.k = self.order(n, d)
         return fixed
-
-    def min_samples(self, d: int) -> int:
-        return AUTO_MIN_SAMPLES if self.k == "auto" else self.k + 1
-
-    def sample_requirement(self, d: int) -> str:
-        if self.k == "auto":
-            return f"k='auto' needs at least {AUTO_MIN_SAMPLES} samples per entropy (per class with labels)"
-        return f"k={self.k} nearest neighbours need N > k"
 
     def neighbour_weights(self, k: int, d: int) -> np.ndarray:
         """``(k,)`` weights over neighbour orders ``1..k``: here all mass on order ``k``."""

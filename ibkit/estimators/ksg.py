@@ -25,7 +25,7 @@ import math
 import torch
 from scipy.special import digamma
 
-from ibkit.estimators.base import AUTO_MIN_SAMPLES, MutualInformationEstimator, class_indices
+from ibkit.estimators.base import NeighbourOrder, TermsEstimator, auto_order, class_indices
 from ibkit.estimators.preprocessing import affine_normalise
 from ibkit.neighbors import count_within, knn_distances
 from ibkit.validation import check_enough_samples, check_k
@@ -34,7 +34,7 @@ from ibkit.validation import check_enough_samples, check_k
 KSG_AUTO_K = 5
 
 
-class KSG(MutualInformationEstimator):
+class KSG(NeighbourOrder, TermsEstimator):
     """KSG mutual-information estimator (Kraskov et al. 2004, algorithm 1).
 
     Args:
@@ -51,37 +51,26 @@ class KSG(MutualInformationEstimator):
     """
 
     name = "ksg"
-    nonparametric = True
 
     def __init__(self, k: int | str = "auto", preprocess: str = "normal-scores", seed: int = 0,
                  device: torch.device | str | None = None, stderr_method: str = "blocks"):
         super().__init__(preprocess=preprocess, seed=seed, device=device, stderr_method=stderr_method)
         self.k = check_k(k)
 
-    def order(self, n: int) -> int:
-        """The neighbour order used for ``n`` samples."""
-        return max(1, min(KSG_AUTO_K, n // 10)) if self.k == "auto" else self.k
+    def order(self, n: int, d: int) -> int:
+        """The neighbour order for ``n`` samples (the same in every dimension ``d``)."""
+        return auto_order(KSG_AUTO_K, n) if self.k == "auto" else int(self.k)
 
-    @property
-    def min_samples(self) -> int:
-        """Fewest samples (per class, with labels) the estimator accepts."""
-        return AUTO_MIN_SAMPLES if self.k == "auto" else self.k + 1
-
-    @property
-    def sample_requirement(self) -> str:
-        if self.k == "auto":
-            return f"k='auto' needs at least {AUTO_MIN_SAMPLES} samples (per class with labels)"
-        return f"k={self.k} nearest neighbours need N > k"
-
-    def _prepare(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        check_enough_samples(x.shape[0], self.min_samples, name, self.sample_requirement)
+    def _normalised(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """``x`` checked for size and affinely normalised (normal scores need nothing more)."""
+        check_enough_samples(x.shape[0], self.min_samples(x.shape[1]), name, self.sample_requirement(x.shape[1]))
         normalisation = "none" if self.preprocess == "normal-scores" else self.preprocess
         return affine_normalise(x, normalisation, name)[0]
 
     def continuous_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x, y = self._prepare(x, "x"), self._prepare(y, "y")
+        x, y = self._normalised(x, "x"), self._normalised(y, "y")
         n = x.shape[0]
-        k = self.order(n)
+        k = self.order(n, x.shape[1] + y.shape[1])
         radius = knn_distances(torch.cat([x, y], dim=1), k, p=math.inf)[:, -1].to(x.device)
         n_x = count_within(x, radius, p=math.inf).to(x.device)
         n_y = count_within(y, radius, p=math.inf).to(x.device)
@@ -92,12 +81,12 @@ class KSG(MutualInformationEstimator):
         )
 
     def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        x = self._prepare(x, "x")
+        x = self._normalised(x, "x")
         n = x.shape[0]
-        k = self.order(int(torch.bincount(labels).min()))
+        k = self.order(int(torch.bincount(labels).min()), x.shape[1])
         class_radius = torch.empty(n, dtype=torch.float64, device=x.device)
         class_size = torch.empty(n, dtype=torch.float64, device=x.device)
-        for index in class_indices(labels, self.min_samples):
+        for index in class_indices(labels, self.min_samples(x.shape[1])):
             class_radius[index] = knn_distances(x[index], k).to(x.device)[:, -1]
             class_size[index] = float(index.numel())
         # ``m_i`` counts samples within d_i inclusive: strictly within the next float up.

@@ -16,8 +16,8 @@ counter-example: ``η = ±ξ`` with a random sign has infinite MI and zero Gauss
 Protocol: the samples are split (seeded) into training (70 %), validation (10 %, early stopping on
 its negative log-likelihood) and test (20 %) parts. The **headline estimate** is the Monte-Carlo
 average of the base's pointwise MI over the held-out test part, with its standard error; the closed
-form of the base (averaged over the last epochs before the best one) is kept as
-``closed_form_mi_`` with its spread, ``closed_form_spread_``: the two agree when the flows fit and
+form of the base (averaged over the last epochs before the best one) goes in the estimate's
+``diagnostics["closed_form_mi"]`` with its spread, ``"closed_form_spread"``: the two agree when the flows fit and
 the test part has not been seen. A held-out average is honest at small N, where the closed form
 over-reads (the flows overfit).
 
@@ -35,9 +35,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from ibkit.estimators.base import Prepared
-from ibkit.estimators.training import Split, TrainedEstimator
 from ibkit.estimators.flows import conditional_vector_flow, make_flow
 from ibkit.estimators.gaussian_bases import FullGaussianBase, TridiagonalGaussianBase
+from ibkit.estimators.preprocessing import inverse_sqrt
+from ibkit.estimators.training import Split, TrainedEstimator
 from ibkit.result import Estimate
 from ibkit.validation import check_choice, check_positive_int
 
@@ -58,15 +59,15 @@ def canonical_coordinates(x: torch.Tensor, y: torch.Tensor, fit: torch.Tensor,
     Returns:
         ``(x' (N, dx), y' (N, dy), correlations (min(dx, dy),))``.
     """
-    def inverse_sqrt(covariance: torch.Tensor) -> torch.Tensor:
-        values, vectors = torch.linalg.eigh(covariance + ridge * torch.eye(covariance.shape[0], dtype=covariance.dtype))
-        return (vectors * values.rsqrt()) @ vectors.T
+    def ridged_inverse_sqrt(covariance: torch.Tensor) -> torch.Tensor:
+        identity = torch.eye(covariance.shape[0], dtype=covariance.dtype, device=covariance.device)
+        return inverse_sqrt(*torch.linalg.eigh(covariance + ridge * identity))
 
     xf, yf = x[fit].double(), y[fit].double()
     mean_x, mean_y = xf.mean(0), yf.mean(0)
     xc, yc = xf - mean_x, yf - mean_y
     n = xf.shape[0]
-    wx, wy = inverse_sqrt(xc.T @ xc / (n - 1)), inverse_sqrt(yc.T @ yc / (n - 1))
+    wx, wy = ridged_inverse_sqrt(xc.T @ xc / (n - 1)), ridged_inverse_sqrt(yc.T @ yc / (n - 1))
     u, correlations, vh = torch.linalg.svd(wx @ (xc.T @ yc / (n - 1)) @ wy)
     k = min(x.shape[1], y.shape[1])
     map_x, map_y = wx @ u, wy @ vh.T
@@ -147,10 +148,9 @@ class MIENF(TrainedEstimator):
         seed: seeds the split, the initial weights and the batch order.
         device: where to train; default the input's device.
 
-    Attributes (after an estimate; also those of ``TrainedEstimator``):
-        closed_form_mi_: the base's closed-form MI, nats, averaged over the last epochs up to the
-            best one (continuous–continuous only).
-        closed_form_spread_: the standard deviation of those closed forms.
+    ``Estimate.diagnostics`` holds the training run (``TrainedEstimator``) and, for
+    continuous–continuous MI, ``closed_form_mi``: the base's closed-form MI, nats, averaged over
+    the last epochs up to the best one, with their standard deviation ``closed_form_spread``.
     """
 
     def __init__(self, base: str = "tridiag", steps: int = 4, hidden: int = 64, max_epochs: int = 300,
@@ -162,10 +162,7 @@ class MIENF(TrainedEstimator):
         self.base = check_choice(base, "base", BASES)
         self.steps = check_positive_int(steps, "steps")
         self.hidden = check_positive_int(hidden, "hidden")
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return "mienf" if self.base == "full" else "mienf-tridiag"
+        self.name = "mienf" if base == "full" else "mienf-tridiag"
 
     # ------------------------------------------------------------------ the two cases
     def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
@@ -183,11 +180,11 @@ class MIENF(TrainedEstimator):
             return model
 
         model = self._model(("pair", x.name, y.name, x.shape, y.shape), build)
-        closed_forms = self._fit(model, (x_data, y_data), split, lambda m: m.base.mutual_information())
-        recent = torch.tensor(closed_forms[max(0, self.best_epoch_ - CLOSED_FORM_EPOCHS + 1):self.best_epoch_ + 1])
-        self.closed_form_mi_ = float(recent.mean())
-        self.closed_form_spread_ = float(recent.std()) if recent.numel() > 1 else 0.0
-        return Estimate.from_terms(model.pmi(x_data[split.test], y_data[split.test]), self.name)
+        fit = self._fit(model, (x_data, y_data), split, lambda m: m.base.mutual_information())
+        recent = torch.tensor(fit.records[max(0, fit.best_epoch - CLOSED_FORM_EPOCHS + 1):fit.best_epoch + 1])
+        diagnostics = {**fit.diagnostics(), "closed_form_mi": float(recent.mean()),
+                       "closed_form_spread": float(recent.std()) if recent.numel() > 1 else 0.0}
+        return Estimate.from_terms(model.pmi(x_data[split.test], y_data[split.test]), self.name, diagnostics=diagnostics)
 
     def continuous_discrete_estimate(self, x: Prepared, labels: torch.Tensor) -> Estimate:
         if len(x.shape) == 3:
@@ -205,5 +202,6 @@ class MIENF(TrainedEstimator):
         model = self._model(key, lambda: ConditionalFlow(
             conditional_vector_flow(x_data.shape[1], classes, self.steps, self.hidden), classes,
             (counts / counts.sum()).log().float()))
-        self._fit(model, (x_data, labels), split)
-        return Estimate.from_terms(model.pmi(x_data[split.test], labels[split.test]), self.name)
+        fit = self._fit(model, (x_data, labels), split)
+        return Estimate.from_terms(model.pmi(x_data[split.test], labels[split.test]), self.name,
+                                   diagnostics=fit.diagnostics())

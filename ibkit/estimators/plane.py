@@ -51,7 +51,7 @@ class InformationPlaneEstimator:
         self._x_terms: torch.Tensor | None = None
         self._layer: tuple[Any, Prepared] | None = None
 
-    def _prepare(self, layer: Any, name: str) -> Prepared:
+    def _layer_samples(self, layer: Any, name: str) -> Prepared:
         """The prepared layer, memoised for the most recent layer tensor."""
         if self._layer is None or self._layer[0] is not layer:
             prepared = self.estimator.prepare(layer, name)
@@ -69,7 +69,7 @@ class InformationPlaneEstimator:
         """
         if self.x is None:
             raise ValueError("no probe codes x were given, so I(X;L) cannot be estimated")
-        prepared = self._prepare(layer, name)
+        prepared = self._layer_samples(layer, name)
         estimator = self.estimator
         if method is None or method == estimator.name:
             if isinstance(estimator, EntropyEstimator):
@@ -87,7 +87,7 @@ class InformationPlaneEstimator:
         """``I(Y; L)`` for layer codes ``(N, dl)`` and the probe labels; arguments as :meth:`i_xl`."""
         if self.labels is None:
             raise ValueError("no probe labels were given, so I(Y;L) cannot be estimated")
-        prepared = self._prepare(layer, name)
+        prepared = self._layer_samples(layer, name)
         estimator = self.estimator if method is None or method == self.estimator.name else \
             self._method_estimator(method)
         estimate = estimator.continuous_discrete_estimate(prepared, self.labels)

@@ -101,8 +101,12 @@ def affine_normalise(x: torch.Tensor, preprocess: str, name: str = "x") -> tuple
     if preprocess == "standardize":
         std = centred.std(dim=0)
         return centred / std, float(std.log().sum())
-    inverse_sqrt = (eigenvectors * eigenvalues.rsqrt()) @ eigenvectors.T
-    return centred @ inverse_sqrt, 0.5 * float(eigenvalues.log().sum())
+    return centred @ inverse_sqrt(eigenvalues, eigenvectors), 0.5 * float(eigenvalues.log().sum())
+
+
+def inverse_sqrt(eigenvalues: torch.Tensor, eigenvectors: torch.Tensor) -> torch.Tensor:
+    """``Σ^{-1/2}`` ``(d, d)``, the symmetric inverse square root, from the eigendecomposition of ``Σ``."""
+    return (eigenvectors * eigenvalues.rsqrt()) @ eigenvectors.T
 
 
 def normal_scores(x: torch.Tensor, seed: int = 0, random: bool | None = None) -> torch.Tensor:

@@ -63,6 +63,11 @@ def expected_log_knn_radius(n: int, d: int, orders: tuple[int, ...]) -> tuple[fl
     return tuple(out)
 
 
+def log_unit_ball_volume(d: int) -> float:
+    """``log V_d`` with ``V_d = π^{d/2} / Γ(d/2 + 1)``, the volume of the Euclidean unit ball."""
+    return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1.0)
+
+
 def gaussian_entropy_bias(n: int, d: int, weights: np.ndarray) -> float:
     """Bias (nats) of the weighted k-NN entropy estimate on ``n`` samples of ``N(0, I_d)``.
 
@@ -76,6 +81,5 @@ def gaussian_entropy_bias(n: int, d: int, weights: np.ndarray) -> float:
     """
     orders = tuple(int(j) + 1 for j in np.flatnonzero(weights))
     expected = np.asarray(expected_log_knn_radius(n, d, orders))
-    log_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1.0)
-    per_order = special.digamma(n) - special.digamma(np.asarray(orders)) + log_ball + d * expected
+    per_order = special.digamma(n) - special.digamma(np.asarray(orders)) + log_unit_ball_volume(d) + d * expected
     return float(per_order @ weights[np.asarray(orders) - 1]) - 0.5 * d * math.log(2.0 * math.pi * math.e)

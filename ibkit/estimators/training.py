@@ -33,6 +33,30 @@ TRAIN_SHARE, VALIDATION_SHARE = 0.7, 0.1
 MIN_SAMPLES = 30
 
 
+@dataclass(frozen=True)
+class Fit:
+    """What one training run did: the per-call diagnostics of a trained estimate.
+
+    Attributes:
+        epochs: epochs trained.
+        best_epoch: the epoch whose weights were kept.
+        seconds: wall-clock training time.
+        validation_losses: the validation loss after every epoch.
+        records: ``record(model)`` after every epoch, if a recorder was given.
+    """
+
+    epochs: int
+    best_epoch: int
+    seconds: float
+    validation_losses: list[float]
+    records: list[float]
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The ``Estimate.diagnostics`` entries of this run."""
+        return {"epochs": self.epochs, "best_epoch": self.best_epoch, "train_seconds": self.seconds,
+                "validation_losses": list(self.validation_losses)}
+
+
 @dataclass
 class Split:
     """Seeded training/validation/test index tensors of one estimate."""
@@ -64,12 +88,12 @@ class TrainedEstimator(MutualInformationEstimator):
         lr: Adam learning rate.
         warm_start: start each estimate from the model of the previous one with the same
             variable names and shapes (the information-plane callback's layers across epochs).
+            This is the estimator's one piece of state: the trained models, kept by variable
+            names and shapes; :func:`~ibkit.estimators.base.clone` starts without them.
         progress: show a progress bar over the epochs.
         preprocess, seed, device: see ``MutualInformationEstimator``.
 
-    Attributes (after an estimate):
-        epochs_: epochs trained; best_epoch_: the epoch whose weights were kept;
-        train_seconds_: wall-clock training time.
+    Every estimate carries its training run in ``Estimate.diagnostics`` (:meth:`Fit.diagnostics`).
     """
 
     def __init__(self, *, max_epochs: int, patience: int, batch_size: int, lr: float, warm_start: bool,
@@ -123,11 +147,10 @@ class TrainedEstimator(MutualInformationEstimator):
         return model
 
     def _fit(self, model: nn.Module, data: Sequence[torch.Tensor], split: Split,
-             record: Callable[[nn.Module], float] | None = None) -> list[float]:
+             record: Callable[[nn.Module], float] | None = None) -> Fit:
         """Adam on the training part with early stopping on the validation loss; the best weights stay.
 
-        Returns:
-            ``record(model)`` after every epoch (e.g. the closed-form MI), if given.
+        ``record(model)`` is called after every epoch (e.g. the closed-form MI) into ``Fit.records``.
         """
         # Training needs autograd even when called under no_grad/inference_mode (a Lightning hook);
         # cloning outside inference mode turns inference tensors into normal ones.
@@ -136,14 +159,14 @@ class TrainedEstimator(MutualInformationEstimator):
             return self._train(model, data, split, record)
 
     def _train(self, model: nn.Module, data: Sequence[torch.Tensor], split: Split,
-               record: Callable[[nn.Module], float] | None) -> list[float]:
+               record: Callable[[nn.Module], float] | None) -> Fit:
         device = data[0].device
         model.to(device)
         optimiser = torch.optim.Adam(model.parameters(), lr=self.lr)
         generator = torch.Generator().manual_seed(self.seed)
         train = [tensor[split.train] for tensor in data]
         validation = [tensor[split.validation] for tensor in data]
-        best, best_state, records, stale = math.inf, None, [], 0
+        best, best_state, best_epoch, records, losses, stale = math.inf, None, 0, [], [], 0
         started = time.perf_counter()
         epochs = tqdm(range(self.max_epochs), desc=self.name, unit="epoch", disable=not self.progress,
                       file=sys.stderr)
@@ -163,11 +186,12 @@ class TrainedEstimator(MutualInformationEstimator):
             model.eval()
             with torch.no_grad():
                 score = float(getattr(model, "validation_loss", model.loss)(*validation))
+            losses.append(score)
             if record is not None:
                 records.append(record(model))
             epochs.set_postfix(validation_loss=f"{score:.3f}")
             if score < best - 1e-4:
-                best, best_state, stale, self.best_epoch_ = score, copy.deepcopy(model.state_dict()), 0, epoch
+                best, best_state, stale, best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
             else:
                 stale += 1
                 if stale >= self.patience:
@@ -176,6 +200,4 @@ class TrainedEstimator(MutualInformationEstimator):
             raise ValueError(f"{self.name}: the validation loss was never finite; the model could not fit")
         model.load_state_dict(best_state)
         model.eval()
-        self.epochs_ = epoch + 1
-        self.train_seconds_ = time.perf_counter() - started
-        return records
+        return Fit(epoch + 1, best_epoch, time.perf_counter() - started, losses, records)

@@ -21,6 +21,7 @@ reports the bound on the held-out 20 %, with its standard error.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -158,10 +159,7 @@ class CriticEstimator(TrainedEstimator):
         self.critic = critic
         self.hidden = check_positive_int(hidden, "hidden")
         self.ema_rate = check_number(ema_rate, "ema_rate", minimum=0.0, maximum=1.0, open_interval=True)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.bound
+        self.name = self.bound
 
     def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
         return self._estimate(self._inputs(x), self._inputs(y), ("pair", x.name, y.name, x.shape, y.shape))
@@ -174,8 +172,9 @@ class CriticEstimator(TrainedEstimator):
     def _estimate(self, x: torch.Tensor, y: torch.Tensor, key: tuple) -> Estimate:
         split = Split.of(x.shape[0], self.seed)
         model = self._model(key, lambda: CriticModel(self._critic(x, y), self.bound, self.ema_rate, self.seed))
-        self._fit(model, (x, y), split)
-        return self._test_estimate(model, x[split.test], y[split.test])
+        fit = self._fit(model, (x, y), split)
+        estimate = self._test_estimate(model, x[split.test], y[split.test])
+        return dataclasses.replace(estimate, diagnostics=fit.diagnostics())
 
     # ------------------------------------------------------------------ internals
     def _critic(self, x: torch.Tensor, y: torch.Tensor) -> nn.Module:

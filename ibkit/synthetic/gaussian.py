@@ -17,15 +17,14 @@ them to test that an estimator is invariant under invertible reparametrisation.
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import numpy as np
 import torch
 
 from ibkit.validation import check_positive_int
 
-Seed = Union[int, torch.Generator, None]
-ArrayLike = Union[float, np.ndarray]
+Seed = int | torch.Generator | None
+ArrayLike = float | np.ndarray
 
 
 def make_generator(seed: Seed) -> torch.Generator:

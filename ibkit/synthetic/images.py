@@ -20,14 +20,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from ibkit.validation import check_choice, check_positive_int
-
 from ibkit.synthetic.gaussian import (
     Seed,
     correlated_gaussians,
     make_generator,
     normal_to_uniform,
 )
+from ibkit.validation import check_choice, check_positive_int
 
 #: Latent dimension per side for each image kind.
 LATENT_DIMS = {"gaussians": 2, "rectangles": 4}
