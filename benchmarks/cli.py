@@ -27,7 +27,7 @@ COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
     ("bench", "synthetic"): ("ibkit.benchmarks.synthetic",
                              "Estimate MI on synthetic data with known MI and compare with the truth (ICLR-2024 §5)."),
     ("bench", "speed"): ("ibkit.benchmarks.speed",
-                         "Speed of ibkit's kNN MI estimators against a straightforward BallTree reference."),
+                         "Speed of ibkit's kNN MI estimators against the peers users already have, on the same data."),
     ("bench", "callback"): ("ibkit.benchmarks.callback",
                             "What the information-plane callback costs a training run (MNIST classifier, N = 10k)."),
     ("bench", "dim"): ("ibkit.benchmarks.dim",

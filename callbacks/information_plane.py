@@ -8,6 +8,7 @@ scheduling, the distributed capture, logging on rank 0, and checkpointed history
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
 from ibkit.analysis import DEFAULT_LAYER_DIMS, InformationPlaneAnalysis, check_compression
+from ibkit.callbacks.background import EpochQueue
 from ibkit.callbacks.probe import default_probe, pad_rows, shard_bounds, unpad_gathered
 from ibkit.callbacks.tensorboard_layout import (
     FIGURE_TAG,
@@ -26,11 +28,12 @@ from ibkit.callbacks.tensorboard_layout import (
     find_tensorboard,
     plane_metrics,
     points_table,
+    timing_tag,
 )
 from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed
 from ibkit.compression import Compressor
 from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, resolve_estimator
-from ibkit.history import EpochTiming, InformationPlaneHistory, PlanePoint
+from ibkit.history import InformationPlaneHistory
 from ibkit.probe import probe_tensors
 from ibkit.validation import check_positive_int
 
@@ -52,7 +55,8 @@ class InformationPlane(Callback):
     3. logs scalars ``ib/<layer>/I_XL`` and ``ib/<layer>/I_YL`` with their ``*_stderr`` and the
        ``*_lower``/``*_upper`` band of ±2 standard errors, and the analysis times
        ``ib/time/{capture_s,compression_s,estimation_s}`` (step = epoch; the one-off probe
-       compression as ``ib/time/x_compression_s``) to every logger; to a
+       compression as ``ib/time/x_compression_s``; the seconds the training loop waited as
+       ``ib/time/blocked_s``, also kept in :attr:`blocked_s`) to every logger; to a
        ``TensorBoardLogger`` also the information-plane figure (``ib/information_plane``) and,
        once, a custom-scalars layout (one margin chart per layer and quantity, value with its
        ±2 SE band) and, as text (``ib/points``), a table of every point's value, the estimator
@@ -96,6 +100,16 @@ class InformationPlane(Callback):
         batch_size: probe samples per forward call during capture.
         forward: ``forward(pl_module, x)`` used for capture; default ``pl_module(x)``.
         log_figure: log the information-plane figure to TensorBoard every analysed epoch.
+        asynchronous: compress and estimate in a background thread while training goes on; the
+            training loop waits only for the capture. Points are logged when they are ready
+            (checked after every training batch), with their own epoch as the step, and are
+            the same values as without it. A checkpoint waits for the queued epochs, so its
+            history is complete; the end of training waits for all and logs them. A failure
+            is raised at the next analysed epoch or at the end of training, on every rank.
+
+    Attributes:
+        history: every analysed epoch's points and timings (saved in checkpoints).
+        blocked_s: ``epoch -> seconds`` the training loop waited for that epoch's analysis.
     """
 
     def __init__(
@@ -121,6 +135,7 @@ class InformationPlane(Callback):
         batch_size: int = 1024,
         forward: Callable[[LightningModule, torch.Tensor], Any] | None = None,
         log_figure: bool = True,
+        asynchronous: bool = False,
     ):
         super().__init__()
         check_positive_int(probe_size, "probe_size")
@@ -149,8 +164,14 @@ class InformationPlane(Callback):
         self.forward = forward
         self.log_figure = log_figure
 
+        self.asynchronous = asynchronous
+
         self.history = InformationPlaneHistory()
+        self.blocked_s: dict[int, float] = {}
         self.analysis: InformationPlaneAnalysis | None = None
+        self._queue = EpochQueue()
+        self._failure: BaseException | None = None
+        self._x_compression_logged = False
         self._recorder: LayerRecorder | None = None
         self._log_dir: str | None = None
         self._layout_written = False
@@ -192,15 +213,25 @@ class InformationPlane(Callback):
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         self._batches_done = batch_idx + 1
+        if len(self._queue):
+            self._log_finished(trainer)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._analyse_if_due(trainer, pl_module)
 
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Finish and log every queued epoch, then raise any failure on every rank."""
+        self._log_finished(trainer, wait=True)
+        self._queue.close()
+        self._raise_failure_on_every_rank(trainer)
+
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if self._recorder is not None:
             self._recorder.remove_hooks()
+        self._queue.close(cancel=True)
 
     def state_dict(self) -> dict[str, Any]:
+        self._queue.wait()  # a checkpoint holds every epoch analysed so far, queued ones included
         return {"history": self.history.state_dict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -231,25 +262,53 @@ class InformationPlane(Callback):
 
     # ------------------------------------------------------------------ the analysis
     def analyse_epoch(self, trainer: Trainer, pl_module: LightningModule, epoch: int) -> None:
-        """Capture (all ranks), then estimate and log (rank 0) the information plane for ``epoch``."""
+        """Capture (all ranks), then estimate and log (rank 0) the information plane for ``epoch``.
+
+        With ``asynchronous`` the estimate is queued and logged when it is done; a failure of an
+        earlier queued epoch is raised here, on every rank.
+        """
         assert self._recorder is not None, "setup('fit') must run before analyse_epoch"
         analysis = self._analysis(trainer)
         started = time.perf_counter()
         activations = self._capture(trainer, pl_module, analysis.x, epoch)
         capture_s = time.perf_counter() - started
-        error: str | None = None
-        failure: BaseException | None = None
         if trainer.is_global_zero:
-            try:
-                x_compressed_before = analysis.x_compression_s is not None
-                points = analysis.estimate(activations, epoch, capture_s, device=pl_module.device)
-                self._log(trainer, epoch, points, self.history.timing(epoch),
-                          log_x_compression=not x_compressed_before)
-            except Exception as exc:  # re-raised below on every rank, so no process is left waiting
-                failure, error = exc, f"{type(exc).__name__}: {exc}"
-                if epoch in self.history:  # recorded before a non-data error was re-raised: keep it
-                    self._log(trainer, epoch, self.history.points(epoch), self.history.timing(epoch),
-                              log_x_compression=False)
+            job = functools.partial(self._estimate, analysis, activations, epoch, capture_s, pl_module.device)
+            if self.asynchronous:
+                self._log_finished(trainer)
+                self._queue.submit(epoch, job)
+            else:
+                self._note_failure(job())
+                self._log_epoch(trainer, epoch)
+            self.blocked_s[epoch] = time.perf_counter() - started
+            for logger in trainer.loggers:
+                logger.log_metrics({timing_tag("blocked_s"): self.blocked_s[epoch]}, step=epoch)
+        self._raise_failure_on_every_rank(trainer)
+
+    @staticmethod
+    def _estimate(analysis: InformationPlaneAnalysis, activations: dict[str, torch.Tensor | Exception], epoch: int,
+                  capture_s: float, device: torch.device) -> BaseException | None:
+        """Compress and estimate one epoch into the history; the failure it raised, if any."""
+        try:
+            analysis.estimate(activations, epoch, capture_s, device=device)
+        except Exception as exc:  # raised on every rank at the next synchronisation point
+            return exc
+        return None
+
+    def _note_failure(self, failure: BaseException | None) -> None:
+        if failure is not None and self._failure is None:
+            self._failure = failure
+
+    def _log_finished(self, trainer: Trainer, wait: bool = False) -> None:
+        """Log the queued epochs that are done (all of them with ``wait``), in epoch order."""
+        for epoch, failure in self._queue.finished(wait):
+            self._note_failure(failure)
+            self._log_epoch(trainer, epoch)
+
+    def _raise_failure_on_every_rank(self, trainer: Trainer) -> None:
+        """Raise rank 0's first analysis failure on every process, so none is left waiting."""
+        failure, self._failure = self._failure, None
+        error = None if failure is None else f"{type(failure).__name__}: {failure}"
         error = trainer.strategy.broadcast(error, src=0)
         if failure is not None:
             raise failure
@@ -306,10 +365,15 @@ class InformationPlane(Callback):
         return {"layers": list(self._recorder.layers) if self._recorder else self.layer_names, **analysis,
                 "noise_on": self.noise_on}
 
-    def _log(self, trainer: Trainer, epoch: int, points: Sequence[PlanePoint], timing: EpochTiming,
-             log_x_compression: bool) -> None:
-        x_compression_s = self.analysis.x_compression_s if log_x_compression and self.analysis else None
-        metrics = plane_metrics(points, timing, x_compression_s)
+    def _log_epoch(self, trainer: Trainer, epoch: int) -> None:
+        """Log a recorded epoch's points (nothing if it failed before it was recorded)."""
+        if epoch not in self.history:
+            return
+        points = self.history.points(epoch)
+        x_compression_s = None
+        if not self._x_compression_logged and self.analysis is not None and self.analysis.x_compression_s is not None:
+            x_compression_s, self._x_compression_logged = self.analysis.x_compression_s, True
+        metrics = plane_metrics(points, self.history.timing(epoch), x_compression_s)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=epoch)
         tensorboard = find_tensorboard(trainer.loggers)

@@ -24,7 +24,7 @@ def scalar_tag(layer: str, quantity: str) -> str:
 
 
 def timing_tag(stage: str) -> str:
-    """``ib/time/<stage>`` for a stage in :data:`TIMING_KEYS` (or ``x_compression_s``)."""
+    """``ib/time/<stage>`` for a stage in :data:`TIMING_KEYS` (or ``x_compression_s``, ``blocked_s``)."""
     return f"{PREFIX}/time/{stage}"
 
 

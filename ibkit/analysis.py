@@ -42,6 +42,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -106,6 +107,9 @@ class InformationPlaneAnalysis:
         strict: raise the first failure at once, data errors included, instead of recording a gap.
         seed: seeds the autoencoder and the capture-time noise.
         history: the history to record into (default: a new one, :attr:`history`).
+        threads: layers compressed and estimated at once, in threads (the neighbour searches
+            and tensor operations release the GIL); default ``torch.get_num_threads()``. The
+            values do not depend on it.
 
     Attributes:
         history: every analysed epoch's points and timings.
@@ -128,6 +132,7 @@ class InformationPlaneAnalysis:
         strict: bool = False,
         seed: int = 0,
         history: InformationPlaneHistory | None = None,
+        threads: int | None = None,
     ):
         check_compression(x_compressor, x_dims, x_transform, layer_compressor, layer_dims, layer_transform)
         self.x = None if x is None else torch.as_tensor(x)
@@ -144,6 +149,7 @@ class InformationPlaneAnalysis:
         self.chain = chain
         self.strict = strict
         self.seed = seed
+        self.threads = None if threads is None else check_positive_int(threads, "threads")
         self.history = history if history is not None else InformationPlaneHistory()
         self.x_compression_s: float | None = None
         self._x_codes: torch.Tensor | None = None
@@ -181,18 +187,19 @@ class InformationPlaneAnalysis:
                 data error (:data:`DATA_ERRORS`), after every layer is done and the epoch recorded.
         """
         self._failures: list[BaseException] = []
-        started = time.perf_counter()
-        codes = {layer: self._layer_codes(layer, value, device) for layer, value in activations.items()}
-        compression_s = time.perf_counter() - started
+        threads = max(1, min(len(activations), self.threads or torch.get_num_threads()))
+        with ThreadPoolExecutor(threads, thread_name_prefix="ibkit-plane") as pool:
+            started = time.perf_counter()
+            codes = dict(zip(activations, pool.map(lambda item: self._layer_codes(*item, device),
+                                                   activations.items())))
+            compression_s = time.perf_counter() - started
 
-        started = time.perf_counter()
-        plane = self._plane_estimator(device or _device_of(activations), epoch)
-        methods = self.history.methods()
-        points = []
-        progress = tqdm(codes.items(), desc=f"information plane, epoch {epoch}", total=len(codes),
-                        leave=False, disable=None, file=sys.stderr)
-        for layer, code in progress:
-            points.append(self._point(plane, epoch, layer, code, methods))
+            started = time.perf_counter()
+            plane = self._plane_estimator(device or _device_of(activations), epoch)
+            methods = self.history.methods()
+            points = list(tqdm(pool.map(lambda item: self._point(plane, epoch, *item, methods), codes.items()),
+                               desc=f"information plane, epoch {epoch}", total=len(codes), leave=False,
+                               disable=None, file=sys.stderr))
         if self.chain:
             points = flag_compression_loss(points)
         estimation_s = time.perf_counter() - started

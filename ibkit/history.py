@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -79,24 +80,30 @@ ARRAY_COLUMNS = tuple(name for name in COLUMNS if name not in ("epoch", "layer")
 
 
 class InformationPlaneHistory:
-    """Epoch-indexed record of information-plane points; re-recording an epoch replaces it."""
+    """Epoch-indexed record of information-plane points; re-recording an epoch replaces it.
+
+    Safe to record from one thread (a background analysis) while another reads.
+    """
 
     def __init__(self) -> None:
         self._points: dict[int, list[PlanePoint]] = {}
         self._timings: dict[int, EpochTiming] = {}
+        self._lock = threading.RLock()
 
     def record(self, points: Sequence[PlanePoint], timing: EpochTiming) -> None:
         """Store one epoch's points (all layers) and timings, replacing that epoch if present."""
         epochs = {point.epoch for point in points} | {timing.epoch}
         if len(epochs) != 1:
             raise ValueError(f"one record must hold a single epoch, got epochs {sorted(epochs)}")
-        self._points[timing.epoch] = list(points)
-        self._timings[timing.epoch] = timing
+        with self._lock:
+            self._points[timing.epoch] = list(points)
+            self._timings[timing.epoch] = timing
 
     @property
     def epochs(self) -> list[int]:
         """Recorded epochs, ascending."""
-        return sorted(self._points)
+        with self._lock:
+            return sorted(self._points)
 
     def __contains__(self, epoch: int) -> bool:
         return epoch in self._points
@@ -106,7 +113,8 @@ class InformationPlaneHistory:
 
     def rows(self) -> list[PlanePoint]:
         """All points, by epoch then layer order."""
-        return [point for epoch in self.epochs for point in self._points[epoch]]
+        with self._lock:
+            return [point for epoch in self.epochs for point in self._points[epoch]]
 
     def points(self, epoch: int) -> list[PlanePoint]:
         """The points of one recorded epoch, in layer order."""
@@ -114,7 +122,8 @@ class InformationPlaneHistory:
 
     def timings(self) -> list[EpochTiming]:
         """Per-epoch timings, by epoch."""
-        return [self._timings[epoch] for epoch in self.epochs]
+        with self._lock:
+            return [self._timings[epoch] for epoch in self.epochs]
 
     def timing(self, epoch: int) -> EpochTiming:
         """The timing of one recorded epoch."""
@@ -183,11 +192,12 @@ class InformationPlaneHistory:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Replace the history with a saved one."""
-        self._points, self._timings = {}, {}
+        points: dict[int, list[PlanePoint]] = {}
         for point in state.get("points", []):
-            self._points.setdefault(int(point["epoch"]), []).append(PlanePoint(**point))
-        for timing in state.get("timings", []):
-            self._timings[int(timing["epoch"])] = EpochTiming(**timing)
+            points.setdefault(int(point["epoch"]), []).append(PlanePoint(**point))
+        timings = {int(timing["epoch"]): EpochTiming(**timing) for timing in state.get("timings", [])}
+        with self._lock:
+            self._points, self._timings = points, timings
 
     def write(self, directory: str, stem: str = "information_plane", settings: Mapping[str, Any] | None = None) -> tuple[str, str]:
         """Write ``<stem>.csv`` (points) and ``<stem>.json`` (points, timings, settings).

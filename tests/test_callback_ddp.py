@@ -61,13 +61,15 @@ def single_process_rows(root: Path) -> list[dict]:
 
 
 @pytest.mark.filterwarnings("ignore:InformationPlane. no TensorBoardLogger")
-def test_ddp_two_cpu_processes_match_single_process(tmp_path):
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["synchronous", "background"])
+def test_ddp_two_cpu_processes_match_single_process(tmp_path, asynchronous):
     script = tmp_path / "ddp_information_plane.py"
     script.write_text(SCRIPT)
     out_path = tmp_path / "ddp_history.json"
+    settings = {**SETTINGS, "asynchronous": asynchronous}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, str(script), str(out_path), json.dumps(SETTINGS), str(tmp_path / "ddp")],
+    result = subprocess.run([sys.executable, str(script), str(out_path), json.dumps(settings), str(tmp_path / "ddp")],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-4000:]
     ddp = json.loads(out_path.read_text())

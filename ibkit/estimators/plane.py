@@ -35,8 +35,8 @@ class InformationPlaneEstimator:
         method: estimator name or object, as for ``ibkit.mutual_information``.
         **params: the method's parameters when ``method`` is a name.
 
-    Call ``i_xl(layer)`` and ``i_yl(layer)`` with the same ``(N, dl)`` tensor: the layer is
-    prepared once for both.
+    Call ``i_xl(layer, name)`` and ``i_yl(layer, name)`` with the same ``(N, dl)`` tensor: the
+    layer is prepared once for both. Different layers (names) may be estimated in parallel threads.
     """
 
     def __init__(self, x: Any, labels: Any, method: str | MutualInformationEstimator = DEFAULT_METHOD,
@@ -49,16 +49,19 @@ class InformationPlaneEstimator:
         if self.x is not None and self.labels is not None:
             check_same_length(self.x.samples, self.labels, "x", "labels")
         self._x_terms: torch.Tensor | None = None
-        self._layer: tuple[Any, Prepared] | None = None
+        if self.x is not None and isinstance(self.estimator, EntropyEstimator):
+            self._x_terms = self.estimator.entropy_terms(self.x.samples, "x")
+        self._layers: dict[str, tuple[Any, Prepared]] = {}
 
     def _layer_samples(self, layer: Any, name: str) -> Prepared:
-        """The prepared layer, memoised for the most recent layer tensor."""
-        if self._layer is None or self._layer[0] is not layer:
+        """The prepared layer, memoised per name for its most recent tensor."""
+        memo = self._layers.get(name)
+        if memo is None or memo[0] is not layer:
             prepared = self.estimator.prepare(layer, name)
             reference = self.x.samples if self.x is not None else self.labels
             check_same_length(reference, prepared.samples, "the probe", name)
-            self._layer = (layer, prepared)
-        return self._layer[1]
+            memo = self._layers[name] = (layer, prepared)
+        return memo[1]
 
     def i_xl(self, layer: Any, name: str = "layer", method: str | None = None) -> Estimate:
         """``I(X; L)`` for layer codes ``(N, dl)``; ``name`` labels the layer in messages.
@@ -73,8 +76,6 @@ class InformationPlaneEstimator:
         estimator = self.estimator
         if method is None or method == estimator.name:
             if isinstance(estimator, EntropyEstimator):
-                if self._x_terms is None:
-                    self._x_terms = estimator.entropy_terms(self.x.samples, "x")
                 estimate = estimator.continuous_estimate(self.x, prepared, x_terms=self._x_terms,
                                                          allow_fallback=method is None)
             else:

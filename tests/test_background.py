@@ -1,0 +1,76 @@
+"""InformationPlane(asynchronous=True): the same points, logged when ready, safe with checkpoints and failures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from digits_mlp import digits_loaders, seeded_model
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_callback import NO_TB_WARNING, fast_callback, make_trainer
+
+from ibkit.callbacks.background import EpochQueue
+from ibkit.estimators import KSG
+
+LAYERS = ["hidden1", "out"]
+
+
+def fit(root, callback, epochs: int = 3, **kwargs):
+    train, val = digits_loaders()
+    trainer = make_trainer(root, epochs, [callback], **kwargs)
+    trainer.fit(seeded_model(), train, val)
+    return trainer
+
+
+def test_the_queue_hands_back_jobs_in_order():
+    queue = EpochQueue()
+    for epoch in range(3):
+        queue.submit(epoch, lambda epoch=epoch: None if epoch != 1 else ValueError("epoch 1"))
+    done = list(queue.finished(wait=True))
+    assert [epoch for epoch, _ in done] == [0, 1, 2] and isinstance(done[1][1], ValueError)
+    assert len(queue) == 0
+    queue.close()
+
+
+def test_background_points_equal_the_synchronous_ones_and_reach_tensorboard(tmp_path):
+    synchronous = fast_callback(layers=LAYERS)
+    fit(tmp_path / "sync", synchronous)
+    background = fast_callback(layers=LAYERS, asynchronous=True)
+    trainer = fit(tmp_path / "async", background, logger=TensorBoardLogger(tmp_path, name="tb"))
+    assert background.history.rows() == synchronous.history.rows()  # timings aside, identical
+    assert sorted(background.blocked_s) == [0, 1, 2]
+    events = EventAccumulator(trainer.log_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    for layer in LAYERS:
+        assert [s.step for s in events.Scalars(f"ib/{layer}/I_XL")] == [0, 1, 2]
+    assert [s.step for s in events.Scalars("ib/time/blocked_s")] == [0, 1, 2]
+
+
+@pytest.mark.filterwarnings(NO_TB_WARNING)
+def test_a_checkpoint_waits_for_the_queued_epochs(tmp_path):
+    callback = fast_callback(layers=LAYERS, asynchronous=True)
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_top_k=-1, every_n_epochs=1)
+    train, val = digits_loaders()
+    trainer = make_trainer(tmp_path, 2, [callback, checkpoints])
+    trainer.fit(seeded_model(), train, val)
+    for epoch in (0, 1):
+        path = next((tmp_path / "checkpoints").glob(f"epoch={epoch}-*.ckpt"))
+        state = torch.load(path, weights_only=False)["callbacks"][callback.state_key]
+        assert sorted({point["epoch"] for point in state["history"]["points"]}) == list(range(epoch + 1))
+
+
+class FailsOnTheOutputLayer(KSG):
+    """KSG with a bug that the one 10-unit layer triggers."""
+
+    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("a bug in the estimator")
+
+
+@pytest.mark.filterwarnings(NO_TB_WARNING)
+@pytest.mark.filterwarnings("ignore:InformationPlane. I.Y;L. for layer")
+def test_a_background_failure_stops_the_run_and_keeps_the_history(tmp_path):
+    callback = fast_callback(layers=LAYERS, asynchronous=True, estimator=FailsOnTheOutputLayer(), epochs=[0])
+    with pytest.raises(RuntimeError, match="a bug in the estimator"):
+        fit(tmp_path, callback, epochs=2)
+    assert callback.history.epochs == [0]
