@@ -6,8 +6,9 @@ Trains ``ibkit.models.MNISTClassifier`` for a few epochs three times: without
 markdown tables: fit wall time and how long the training loop was blocked per epoch in each run,
 and the analysis time of every epoch split into capture (forward pass with hooks), compression
 (unit transform and PCA of every layer) and estimation (I(X;L) and I(Y;L) of every layer). The
-background run's points must equal the synchronous run's (exit status 1 otherwise). The one-off compression of the
-probe inputs is reported on its own line. Nothing here asserts a time.
+one-off compression of the probe inputs is reported on its own line. Nothing here asserts a
+time; on the CPU the background run's points must equal the synchronous run's (exit status 1
+otherwise).
 
 Usage::
 
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         baseline_s = timed_fit(args, data, [], root)
         fit_s = {mode: timed_fit(args, data, [plane], root) for mode, plane in planes.items()}
     plane = planes["synchronous"]
-    device = "cuda: " + torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    on_gpu = torch.cuda.is_available()
+    device = "cuda: " + torch.cuda.get_device_name() if on_gpu else "cpu"
     fit_rows = [{"run": "without callback", "fit wall time (s)": baseline_s, "per epoch (s)": baseline_s / args.epochs,
                  "training loop blocked per epoch, median (s)": 0.0}]
     fit_rows += [{"run": f"with callback, {mode}", "fit wall time (s)": seconds, "per epoch (s)": seconds / args.epochs,
@@ -110,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
         f"{device}, {torch.get_num_threads()} torch threads",
         "", markdown_table(fit_rows, formats=two), "",
         "The background run ends with the wait for its last queued epochs; its points are "
-        + ("identical to the synchronous run's." if same else "NOT identical to the synchronous run's."), "",
+        + ("identical to the synchronous run's." if same else "not identical to the synchronous run's"
+           + (" (each run trains its own network, and CUDA training is not bitwise reproducible)." if on_gpu else
+              ": a bug.")), "",
         f"One-off compression of the probe inputs ({args.x_compressor}): {plane.analysis.x_compression_s:.2f} s", "",
         "Analysis per epoch (synchronous run):", "",
         markdown_table(epoch_rows, formats=two), "",
@@ -121,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report + "\n")
-    return 0 if same else 1
+    return 0 if same or on_gpu else 1
 
 
 main = argparse_main("ibkit bench callback", __doc__, configure, run)

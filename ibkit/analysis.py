@@ -108,7 +108,7 @@ class InformationPlaneAnalysis:
         seed: seeds the autoencoder and the capture-time noise.
         history: the history to record into (default: a new one, :attr:`history`).
         threads: layers compressed and estimated at once, in threads (the neighbour searches
-            and tensor operations release the GIL); default ``torch.get_num_threads()``. The
+            and tensor operations release the GIL); default ``torch.get_num_threads()`` on the CPU, one on an accelerator. The
             values do not depend on it.
 
     Attributes:
@@ -187,15 +187,18 @@ class InformationPlaneAnalysis:
                 data error (:data:`DATA_ERRORS`), after every layer is done and the epoch recorded.
         """
         self._failures: list[BaseException] = []
-        threads = max(1, min(len(activations), self.threads or torch.get_num_threads()))
-        with ThreadPoolExecutor(threads, thread_name_prefix="ibkit-plane") as pool:
+        device = device or _device_of(activations)
+        # Threads share the CPU's cores; an accelerator runs one layer's kernels at a time anyway
+        # (and some of torch's CUDA libraries must not be first loaded from two threads at once).
+        threads = (self.threads or torch.get_num_threads()) if device is None or torch.device(device).type == "cpu" else 1
+        with ThreadPoolExecutor(max(1, min(len(activations), threads)), thread_name_prefix="ibkit-plane") as pool:
             started = time.perf_counter()
             codes = dict(zip(activations, pool.map(lambda item: self._layer_codes(*item, device),
                                                    activations.items())))
             compression_s = time.perf_counter() - started
 
             started = time.perf_counter()
-            plane = self._plane_estimator(device or _device_of(activations), epoch)
+            plane = self._plane_estimator(device, epoch)
             methods = self.history.methods()
             points = list(tqdm(pool.map(lambda item: self._point(plane, epoch, *item, methods), codes.items()),
                                desc=f"information plane, epoch {epoch}", total=len(codes), leave=False,

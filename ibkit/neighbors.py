@@ -71,10 +71,16 @@ def knn_distances(x: torch.Tensor, k: int, p: float = 2.0) -> torch.Tensor:
     n = x.shape[0]
     out = torch.empty(n, k, dtype=torch.float64, device=x.device)
     for start, stop in row_blocks(n, n):
-        block = torch.cdist(x[start:stop], x, p=p)
+        queries = x[start:stop]
+        block = torch.cdist(queries, x, p=p)
         rows = torch.arange(stop - start, device=x.device)
         block[rows, rows + start] = math.inf
-        out[start:stop] = torch.topk(block, k, dim=1, largest=False).values
+        neighbours = torch.topk(block, k, dim=1, largest=False).indices
+        # cdist's fast Euclidean path (|a|² + |b|² − 2ab) loses tiny distances to cancellation,
+        # down to 0 (whose log is −inf) for near-duplicates; the chosen neighbours' distances
+        # are recomputed from their differences.
+        exact = torch.linalg.vector_norm(queries[:, None, :] - x[neighbours], ord=p, dim=2)
+        out[start:stop] = exact.sort(dim=1).values
     return out
 
 

@@ -266,3 +266,23 @@ def test_information_plane_estimator_matches_separate_calls(method):
         )
     with pytest.raises(ValueError, match="same number of samples"):
         plane.i_xl(torch.zeros(5, 2))
+
+
+def test_brute_force_neighbours_keep_tiny_distances_exact(monkeypatch):
+    # Exact duplicates are separated by break_ties' jitter of 1e-8 standard deviations, and
+    # cdist's |a|² + |b|² − 2ab form would round such distances to 0 (log 0 = −inf): the
+    # brute-force path (GPUs, high dimension) must give what the KD-trees give.
+    import ibkit.neighbors as neighbors
+    from ibkit.estimators import make_estimator
+
+    generator = torch.Generator().manual_seed(0)
+    base = 10 + torch.randn(2_000, 1, generator=generator, dtype=torch.float64)
+    x = torch.cat([base, base[:300]])
+    y = x + torch.randn(x.shape, generator=generator, dtype=torch.float64)
+    estimator = make_estimator("kl", k=5, preprocess="none", stderr_method="terms", correction=None, fallback=None)
+    with pytest.warns(UserWarning, match="duplicated"):
+        with_trees = estimator.estimate(x, y)
+    monkeypatch.setattr(neighbors, "KD_TREE_MAX_DIM", 0)
+    with pytest.warns(UserWarning, match="duplicated"):
+        brute_force = estimator.estimate(x, y)
+    assert math.isfinite(brute_force) and brute_force == pytest.approx(with_trees, abs=1e-9)
