@@ -104,7 +104,9 @@ class InformationPlane(Callback):
             training loop waits only for the capture. Points are logged when they are ready
             (checked after every training batch), with their own epoch as the step, and are
             the same values as without it. A checkpoint waits for the queued epochs, so its
-            history is complete; the end of training waits for all and logs them. A failure
+            history is complete (a checkpoint after every epoch therefore waits for every
+            estimate: checkpoint less often to gain); the end of training waits for all and
+            logs them. A failure
             is raised at the next analysed epoch or at the end of training, on every rank.
 
     Attributes:
