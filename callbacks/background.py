@@ -39,10 +39,9 @@ class EpochQueue:
             epoch, future = self._jobs.popleft()
             yield epoch, future.result()
 
-    def wait(self) -> None:
-        """Block until every queued job is done (their results stay queued for :meth:`finished`)."""
-        for _, future in list(self._jobs):
-            future.exception()
+    def running(self) -> list[int]:
+        """The epochs whose jobs are not done yet, oldest first."""
+        return [epoch for epoch, future in list(self._jobs) if not future.done()]
 
     def close(self, cancel: bool = False) -> None:
         """Stop the worker thread: after the queued jobs, or at once dropping those not started."""

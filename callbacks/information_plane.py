@@ -103,10 +103,9 @@ class InformationPlane(Callback):
         asynchronous: compress and estimate in a background thread while training goes on; the
             training loop waits only for the capture. Points are logged when they are ready
             (checked after every training batch), with their own epoch as the step, and are
-            the same values as without it. A checkpoint waits for the queued epochs, so its
-            history is complete (a checkpoint after every epoch therefore waits for every
-            estimate: checkpoint less often to gain); the end of training waits for all and
-            logs them. A failure
+            the same values as without it. A checkpoint does not wait: it holds the captured
+            activations of the epochs still queued, and a run resumed from it estimates them
+            first; the end of training waits for all and logs them. A failure
             is raised at the next analysed epoch or at the end of training, on every rank.
 
     Attributes:
@@ -172,6 +171,10 @@ class InformationPlane(Callback):
         self.blocked_s: dict[int, float] = {}
         self.analysis: InformationPlaneAnalysis | None = None
         self._queue = EpochQueue()
+        #: epoch -> (activations, capture seconds) of the queued epochs, saved with checkpoints.
+        self._captured: dict[int, tuple[dict[str, torch.Tensor | Exception], float]] = {}
+        #: queued epochs of a loaded checkpoint, redone when training starts.
+        self._resumed: list[tuple[int, dict[str, torch.Tensor | Exception], float]] = []
         self._failure: BaseException | None = None
         self._x_compression_logged = False
         self._recorder: LayerRecorder | None = None
@@ -232,12 +235,32 @@ class InformationPlane(Callback):
             self._recorder.remove_hooks()
         self._queue.close(cancel=True)
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Redo the epochs a resumed checkpoint had still queued (rank 0 estimates them)."""
+        resumed, self._resumed = self._resumed, []
+        if trainer.is_global_zero:
+            for epoch, activations, capture_s in resumed:
+                self._analyse_captured(trainer, pl_module, epoch, activations, capture_s)
+        self._raise_failure_on_every_rank(trainer)
+
     def state_dict(self) -> dict[str, Any]:
-        self._queue.wait()  # a checkpoint holds every epoch analysed so far, queued ones included
-        return {"history": self.history.state_dict()}
+        """The history, and the captured activations of the epochs still being estimated.
+
+        A checkpoint does not wait for queued estimates: their inputs travel with it (on the CPU,
+        float32, about ``N × units × 4`` bytes per queued epoch) and a resumed run redoes them.
+        """
+        running = self._queue.running()  # before the history: an epoch done in between is in both
+        return {"history": self.history.state_dict(),
+                "queued": [{"epoch": epoch, "capture_s": self._captured[epoch][1],
+                            "activations": {layer: value.cpu() if isinstance(value, torch.Tensor) else str(value)
+                                            for layer, value in self._captured[epoch][0].items()}}
+                           for epoch in running]}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history.load_state_dict(state_dict["history"])
+        self._resumed = [(entry["epoch"], {layer: value if isinstance(value, torch.Tensor) else ValueError(value)
+                                           for layer, value in entry["activations"].items()}, entry["capture_s"])
+                         for entry in state_dict.get("queued", [])]
 
     # ------------------------------------------------------------------ scheduling
     def is_scheduled(self, epoch: int) -> bool:
@@ -275,17 +298,24 @@ class InformationPlane(Callback):
         activations = self._capture(trainer, pl_module, analysis.x, epoch)
         capture_s = time.perf_counter() - started
         if trainer.is_global_zero:
-            job = functools.partial(self._estimate, analysis, activations, epoch, capture_s, pl_module.device)
-            if self.asynchronous:
-                self._log_finished(trainer)
-                self._queue.submit(epoch, job)
-            else:
-                self._note_failure(job())
-                self._log_epoch(trainer, epoch)
+            self._analyse_captured(trainer, pl_module, epoch, activations, capture_s)
             self.blocked_s[epoch] = time.perf_counter() - started
             for logger in trainer.loggers:
                 logger.log_metrics({timing_tag("blocked_s"): self.blocked_s[epoch]}, step=epoch)
         self._raise_failure_on_every_rank(trainer)
+
+    def _analyse_captured(self, trainer: Trainer, pl_module: LightningModule, epoch: int,
+                          activations: dict[str, torch.Tensor | Exception], capture_s: float) -> None:
+        """Estimate and log one captured epoch (rank 0): now, or queued with ``asynchronous``."""
+        job = functools.partial(self._estimate, self._analysis(trainer), activations, epoch, capture_s,
+                                pl_module.device)
+        if not self.asynchronous:
+            self._note_failure(job())
+            self._log_epoch(trainer, epoch)
+            return
+        self._log_finished(trainer)
+        self._captured[epoch] = (activations, capture_s)
+        self._queue.submit(epoch, job)
 
     @staticmethod
     def _estimate(analysis: InformationPlaneAnalysis, activations: dict[str, torch.Tensor | Exception], epoch: int,
@@ -304,6 +334,7 @@ class InformationPlane(Callback):
     def _log_finished(self, trainer: Trainer, wait: bool = False) -> None:
         """Log the queued epochs that are done (all of them with ``wait``), in epoch order."""
         for epoch, failure in self._queue.finished(wait):
+            self._captured.pop(epoch, None)
             self._note_failure(failure)
             self._log_epoch(trainer, epoch)
 

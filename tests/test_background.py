@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from digits_mlp import digits_loaders, seeded_model
@@ -11,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_callback import NO_TB_WARNING, fast_callback, make_trainer
 
 from ibkit.callbacks.background import EpochQueue
-from ibkit.estimators import KSG
+from ibkit.estimators import KSG, WeightedKozachenkoLeonenko
 
 LAYERS = ["hidden1", "out"]
 
@@ -47,17 +49,34 @@ def test_background_points_equal_the_synchronous_ones_and_reach_tensorboard(tmp_
     assert [s.step for s in events.Scalars("ib/time/blocked_s")] == [0, 1, 2]
 
 
+class SlowWeightedKL(WeightedKozachenkoLeonenko):
+    """The default estimator, one second slower per I(Y;L): estimates still queued at a checkpoint."""
+
+    def continuous_discrete_terms(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        time.sleep(1.0)
+        return super().continuous_discrete_terms(x, labels)
+
+
 @pytest.mark.filterwarnings(NO_TB_WARNING)
-def test_a_checkpoint_waits_for_the_queued_epochs(tmp_path):
-    callback = fast_callback(layers=LAYERS, asynchronous=True)
+def test_a_checkpoint_keeps_queued_epochs_and_a_resumed_run_redoes_them(tmp_path):
+    reference = fast_callback(layers=LAYERS)
+    fit(tmp_path / "reference", reference, epochs=1)
+
+    slow = fast_callback(layers=LAYERS, asynchronous=True, estimator=SlowWeightedKL())
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_top_k=-1, every_n_epochs=1)
     train, val = digits_loaders()
-    trainer = make_trainer(tmp_path, 2, [callback, checkpoints])
-    trainer.fit(seeded_model(), train, val)
-    for epoch in (0, 1):
-        path = next((tmp_path / "checkpoints").glob(f"epoch={epoch}-*.ckpt"))
-        state = torch.load(path, weights_only=False)["callbacks"][callback.state_key]
-        assert sorted({point["epoch"] for point in state["history"]["points"]}) == list(range(epoch + 1))
+    make_trainer(tmp_path / "slow", 2, [slow, checkpoints]).fit(seeded_model(), train, val)
+    assert max(slow.blocked_s.values()) < 1.0  # the checkpoints did not wait for the estimates
+    assert slow.history.points(0) == reference.history.points(0)
+
+    path = next((tmp_path / "checkpoints").glob("epoch=0-*.ckpt"))
+    state = torch.load(path, weights_only=False)["callbacks"][slow.state_key]
+    assert [entry["epoch"] for entry in state["queued"]] == [0] and 0 not in {
+        point["epoch"] for point in state["history"]["points"]}
+    resumed = fast_callback(layers=LAYERS, asynchronous=True)
+    make_trainer(tmp_path / "resumed", 2, [resumed]).fit(seeded_model(), train, val, ckpt_path=path)
+    assert resumed.history.epochs == [0, 1]
+    assert resumed.history.points(0) == reference.history.points(0)  # redone from the saved activations
 
 
 class FailsOnTheOutputLayer(KSG):
