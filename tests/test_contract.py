@@ -124,3 +124,9 @@ def test_data_errors_are_gaps_unless_strict():
     assert math.isnan(points["nan"].I_XL) and np.isfinite(points["wide"].I_XL)
     with pytest.raises(ValueError, match="NaN"):
         InformationPlaneAnalysis(x, labels, x_compressor=None, strict=True).estimate(layers, epoch=0)
+
+
+def test_set_params_keeps_the_name_in_step_with_the_parameters():
+    estimator = make_estimator("mienf", max_epochs=1)
+    assert estimator.set_params(base="tridiag").name == "mienf-tridiag"
+    assert make_estimator("mine").set_params(bound="nwj").name == "nwj"

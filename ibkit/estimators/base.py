@@ -134,8 +134,11 @@ class MutualInformationEstimator(ABC):
             raise ValueError(f"{type(self).__name__} does not take {', '.join(unknown)}; its parameters are "
                              f"{', '.join(self.parameter_names())}")
         validated = type(self)(**{**self.get_params(), **params})
-        for name in params:
-            setattr(self, name, getattr(validated, name))
+        # Public attributes follow the parameters (``name`` may depend on them); private state,
+        # such as a trained estimator's warm-start models, stays.
+        for name, value in vars(validated).items():
+            if not name.startswith("_"):
+                setattr(self, name, value)
         return self
 
     def settings(self) -> dict[str, Any]:
