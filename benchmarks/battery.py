@@ -6,8 +6,8 @@ curves and a saturated softmax layer) with N samples each, for
 
 * the default call ``ibkit.mutual_information(x, y)`` and three ablations of it (no fallback for
   degenerate data, no Gaussian correction, a fixed k = 5);
-* every method × preprocessing (``none``, ``standardize``, ``whiten``, ``normal-scores``), each
-  without the fallback so that the row shows that estimator alone.
+* every method × preprocessing (``none``, ``standardize``, ``whiten``, ``normal-scores``,
+  ``smooth-scores``), each without the fallback so that the row shows that estimator alone.
 
 Scores per configuration: the share of tasks within a factor 1.5 of the truth (for a true MI of
 0: within ±0.1 nats), the mean absolute error, the largest error on the monotone maps at 1–4

@@ -39,6 +39,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "normal scores for every layer": {"layer_transform": "normal-scores"},
     "no unit transform": {"layer_transform": "none"},
     "4 dimensions per layer (the paper's)": {"layer_dims": 4},
+    "16 dimensions per layer (for flows)": {"layer_dims": 16},
 }
 #: Below ``log N − RESOLVED_MARGIN`` a point must be accurate, beyond it a sound lower bound.
 RESOLVED_MARGIN = 1.5

@@ -32,7 +32,7 @@ from ibkit.callbacks.tensorboard_layout import (
 )
 from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed
 from ibkit.compression import Compressor
-from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, resolve_estimator
+from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, epochs_estimator
 from ibkit.history import InformationPlaneHistory
 from ibkit.probe import probe_tensors
 from ibkit.validation import check_positive_int
@@ -79,7 +79,8 @@ class InformationPlane(Callback):
             else a seeded subset of the validation dataset. Labels ``y`` are class indices.
         probe_size: maximal number of probe samples N (seeded subset of larger sources).
         estimator: MI method name (``"wkl"``, ``"kl"``, ...; its defaults choose k for the data)
-            or an estimator object (``ibkit.estimators.make_estimator``).
+            or an estimator object (``ibkit.estimators.make_estimator``). A trained estimator given
+            by name (``"mienf-tridiag"``, ...) is warm-started from epoch to epoch.
         x_compressor, x_dims, x_transform, layer_compressor, layer_dims, layer_transform: how
             probe inputs and layers are transformed and compressed (see
             :class:`ibkit.analysis.InformationPlaneAnalysis`); any object with ``fit_transform``
@@ -152,7 +153,7 @@ class InformationPlane(Callback):
         self.select = select
         self.probe = probe
         self.probe_size = probe_size
-        self.estimator = resolve_estimator(estimator)
+        self.estimator = epochs_estimator(estimator)
         self.compression = {"x_compressor": x_compressor, "x_dims": x_dims, "x_transform": x_transform,
                             "layer_compressor": layer_compressor, "layer_dims": layer_dims,
                             "layer_transform": layer_transform, "chain": chain}

@@ -53,7 +53,7 @@ from tqdm import tqdm
 from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed
 from ibkit.compression import PCA, AutoencoderCompressor, Compressor
 from ibkit.compression.units import check_unit_transform, is_log_probability, is_probability, unit_codes
-from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, collect_warnings, resolve_estimator
+from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, collect_warnings, epochs_estimator
 from ibkit.estimators.base import label_entropy_terms
 from ibkit.estimators.plane import InformationPlaneEstimator
 from ibkit.history import QUANTITIES, EpochTiming, InformationPlaneHistory, PlanePoint
@@ -84,7 +84,9 @@ class InformationPlaneAnalysis:
     Args:
         x: ``(N, ...)`` probe inputs (images in their own shape) or ``None`` to skip I(X;L).
         y: ``(N,)`` integer class labels.
-        estimator: MI method name for ``ibkit.mutual_information`` or an estimator object.
+        estimator: MI method name for ``ibkit.mutual_information`` or an estimator object. A
+            trained estimator given by name (``"mienf-tridiag"``, ``"mine"``, ...) is warm-started:
+            each epoch's networks start from the previous epoch's (pass an object to choose).
         x_compressor: ``"autoencoder"`` (trained once on the probe inputs), ``"pca"``, an object
             with ``fit_transform(x) -> (N, x_dims)`` or ``None`` (raw flattened inputs).
         x_dims: code size of the X compressor built from a name; inputs with at most ``x_dims``
@@ -139,7 +141,7 @@ class InformationPlaneAnalysis:
         self.y = torch.as_tensor(y)
         if self.x is not None and self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"probe x and y must have the same length, got {self.x.shape[0]} and {self.y.shape[0]}")
-        self.estimator = resolve_estimator(estimator)
+        self.estimator = epochs_estimator(estimator)
         self.x_compressor = x_compressor
         self.x_dims = x_dims
         self.x_transform = x_transform

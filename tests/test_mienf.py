@@ -3,6 +3,7 @@ limits, labels, images, warm starts and the callback."""
 
 from __future__ import annotations
 
+import csv
 import math
 import warnings
 
@@ -13,6 +14,7 @@ from torch.distributions import MultivariateNormal
 
 import ibkit
 from ibkit.estimators import make_estimator
+from ibkit.estimators.flows import MarginalSpline
 from ibkit.estimators.gaussian_bases import FullGaussianBase, TridiagonalGaussianBase
 from ibkit.synthetic import correlated_gaussians
 
@@ -68,6 +70,23 @@ def test_tridiagonal_base_is_exact_near_full_correlation():
     base.start_from(torch.tensor([0.999999, 0.5], dtype=torch.float64))
     expected = -0.5 * (math.log1p(-0.999999**2) + math.log1p(-0.25))
     assert base.mutual_information() == pytest.approx(expected, rel=1e-5)
+
+
+def test_marginal_spline_starts_gaussian_is_monotone_and_knows_its_log_determinant():
+    z = torch.randn(5_000, 3, generator=torch.Generator().manual_seed(0))
+    x = torch.stack([torch.exp(z[:, 0]), torch.tanh(z[:, 1]), z[:, 2] ** 3], dim=1)
+    spline = MarginalSpline(x)
+    with torch.no_grad():
+        out, _ = spline(x)
+    for column in range(3):
+        assert float(torch.corrcoef(torch.stack([out[:, column], z[:, column]]))[0, 1]) > 0.995
+    assert float(out.mean(0).abs().max()) < 0.06 and float((out.std(0) - 1).abs().max()) < 0.06
+    probe = torch.stack([torch.linspace(-1.0, 300.0, 7), torch.linspace(-1.5, 1.5, 7), torch.linspace(-90, 90, 7)], 1)
+    with torch.no_grad():
+        assert bool((spline(probe)[0].diff(dim=0) > 0).all())  # increasing, also beyond the sample's range
+    for row in torch.cat([x[:3], probe[[0, -1]]]):
+        jacobian = torch.autograd.functional.jacobian(lambda v: spline(v[None])[0][0], row)
+        assert float(spline(row[None])[1]) == pytest.approx(float(torch.linalg.slogdet(jacobian)[1]), abs=1e-4)
 
 
 @pytest.mark.parametrize("method", ["mienf", "mienf-tridiag"])
@@ -129,6 +148,15 @@ def test_warm_start_continues_from_the_previous_flows():
     assert again < first and cold_epochs == first
 
 
+def test_a_trained_estimator_named_for_the_plane_is_warm_started():
+    from ibkit.estimators import epochs_estimator
+
+    assert epochs_estimator("mienf-tridiag").warm_start and epochs_estimator("mine").warm_start
+    configured = make_estimator("mienf-tridiag")
+    assert epochs_estimator(configured) is configured and not configured.warm_start
+    assert epochs_estimator("wkl").name == "wkl"
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_information_plane_with_mienf(tmp_path):
     import lightning as L
@@ -156,3 +184,17 @@ def test_mienf_trains_on_the_inputs_device():
     x, y = correlated_gaussians(3_000, 2.0, 2, seed=3)
     est = ibkit.mutual_information(x.cuda(), y.cuda(), method="mienf-tridiag", **FAST)
     assert abs(est.value - 2.0) < 0.15
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_flow_benchmarks_write_their_tables(tmp_path):
+    from ibkit.benchmarks.cli import main
+
+    assert main(["bench", "flows", "--n", "400", "--mi", "1", "--maps", "identity", "exp", "--max-epochs", "3",
+                 "--out", str(tmp_path / "vectors")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "vectors" / "results.csv")))
+    assert [row["map"] for row in rows] == ["identity", "exp"] and all(math.isfinite(float(r["estimate"])) for r in rows)
+    assert main(["bench", "flow-images", "--n", "200", "--mi", "1", "--max-epochs", "2",
+                 "--out", str(tmp_path / "images")]) == 0
+    curves = list(csv.DictReader(open(tmp_path / "images" / "curves.csv")))
+    assert len(curves) == 2 and (tmp_path / "images" / "curves.png").exists()

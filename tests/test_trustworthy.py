@@ -22,7 +22,7 @@ from ibkit.estimators import (
     method_parameters,
 )
 from ibkit.estimators.knn import log_unit_ball_volume
-from ibkit.estimators.preprocessing import affine_normalise, normal_scores
+from ibkit.estimators.preprocessing import affine_normalise, monotone_cubic, normal_scores, smooth_normal_scores
 from ibkit.estimators.reference import gaussian_entropy_bias
 from ibkit.neighbors import knn_distances
 from ibkit.result import Estimate
@@ -55,6 +55,32 @@ def test_normal_scores_break_ties_deterministically_by_seed():
     z = normal_scores(x, seed=3)
     assert len(set(z[:, 0].tolist())) == 4 and float(z[3, 0]) == float(z.min())
     assert torch.equal(normal_scores(x, seed=3), z)
+
+
+def test_monotone_cubic_is_scipys_pchip_inside_and_linear_beyond():
+    from scipy.interpolate import PchipInterpolator
+
+    knots_x = torch.tensor([0.0, 1.0, 1.5, 4.0, 4.2, 7.0], dtype=torch.float64)
+    knots_y = torch.tensor([0.0, 0.5, 2.0, 2.1, 5.0, 5.5], dtype=torch.float64)
+    inner = torch.linspace(1.0, 4.2, 101, dtype=torch.float64)  # scipy's end slopes differ by design
+    np.testing.assert_allclose(monotone_cubic(inner, knots_x, knots_y).numpy(),
+                               PchipInterpolator(knots_x.numpy(), knots_y.numpy())(inner.numpy()), atol=1e-12)
+    every = monotone_cubic(torch.linspace(-3.0, 10.0, 2001, dtype=torch.float64), knots_x, knots_y)
+    assert bool((every.diff() >= 0).all())
+    beyond = monotone_cubic(torch.tensor([-2.0, -1.0, 8.0, 9.0], dtype=torch.float64), knots_x, knots_y)
+    assert float(beyond[1] - beyond[0]) == pytest.approx(0.5) and float(beyond[3] - beyond[2]) == pytest.approx(0.5 / 2.8)
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh", "cube"])
+def test_smooth_scores_undo_monotone_maps_smoothly_and_keep_saturated_values_apart(name):
+    z = torch.randn(10_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    scores = smooth_normal_scores(MONOTONE_MAPS[name](z))
+    for column in range(2):
+        assert torch.equal(torch.argsort(scores[:, column]), torch.argsort(z[:, column]))  # no ties, no reordering
+    assert float((scores - z).abs().median()) < 0.05  # the map is undone (to the quantiles' sampling noise)
+    assert abs(float(scores.mean())) < 0.02 and abs(float(scores.std()) - 1.0) < 0.02
+    if name == "tanh":  # float32 would merge the saturated values that the float64 scores keep apart
+        assert torch.unique(MONOTONE_MAPS[name](z).float()[:, 0]).numel() < 9_990
 
 
 @pytest.mark.parametrize("preprocess", ["none", "standardize", "whiten"])

@@ -39,6 +39,7 @@ from ibkit.estimators.registry import (
     ENTROPY_METHODS,
     METHODS,
     REGISTRY,
+    epochs_estimator,
     make_estimator,
     method_parameters,
     resolve_estimator,
@@ -127,6 +128,7 @@ __all__ = [
     "make_estimator",
     "method_parameters",
     "mutual_information",
+    "epochs_estimator",
     "resolve_estimator",
     "wkl_weights",
 ]

@@ -34,7 +34,7 @@ from ibkit.estimators.diagnostics import (
     degeneracy,
     report,
 )
-from ibkit.estimators.preprocessing import check_preprocess, normal_scores
+from ibkit.estimators.preprocessing import check_preprocess, normal_scores, smooth_normal_scores
 from ibkit.estimators.resampling import STDERR_METHODS, block_stderr
 from ibkit.result import Estimate
 from ibkit.validation import as_labels, as_samples, check_choice, check_same_length
@@ -200,7 +200,7 @@ class MutualInformationEstimator(ABC):
         return float(self.mutual_information(x, y))
 
     def prepare(self, data: Any, name: str) -> Prepared:
-        """Validated ``(N, d)`` float64 samples, normal scores applied if chosen, ties broken.
+        """Validated ``(N, d)`` float64 samples, normal or smooth scores applied if chosen, ties broken.
 
         Warns (:class:`DegenerateDataWarning`) if the samples lie near a lower-dimensional set
         or in tight clusters.
@@ -209,6 +209,8 @@ class MutualInformationEstimator(ABC):
         shape = tuple(data.shape[1:]) if hasattr(data, "shape") and len(data.shape) > 1 else (samples.shape[1],)
         if self.preprocess != "normal-scores":
             samples = break_ties(samples, name)
+            if self.preprocess == "smooth-scores":
+                samples = smooth_normal_scores(samples)
             return Prepared(samples, warn_if_degenerate(samples, name, self.preprocess, self.seed), name, shape)
         # The check sees random scores: fixed ones sit on a lattice, whose regular spacing would
         # read as a higher intrinsic dimension than the data have.

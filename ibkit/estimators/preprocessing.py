@@ -21,6 +21,14 @@ may work on whichever version of the data it estimates best. Four are offered (`
     the empirical CDF resolves: at N = 5,000, 2 + 2 correlated Gaussians of 7.5 and 10 nats read
     ≈ 7.4 and 9.3 nats after normal scores, against 7.5 and 10.0 after whitening alone.
     ``O(N log N)`` per coordinate.
+``"smooth-scores"``
+    every coordinate through a smooth increasing map that makes its marginal standard normal: the
+    monotone cubic through ``SMOOTH_SCORE_KNOTS + 1`` order statistics and their normal scores,
+    evenly spaced in normal score (linear beyond the extremes). Marginals become Gaussian at the resolution of the
+    knots, while neighbouring samples keep their relative spacing: no rank jitter, so dependence
+    finer than the empirical CDF survives. Computed in float64, which keeps saturated values (a
+    ``tanh`` within 1e-8 of ±1) apart before a float32 network sees them. The flow estimator's
+    default for vectors.
 
 The affine ones also serve entropy, corrected by ``log|det A|`` (``ibkit.entropy``); normal scores
 do not (a rank transform changes the entropy), so they are for mutual information only.
@@ -38,9 +46,12 @@ import torch
 
 from ibkit.validation import check_choice
 
-PREPROCESSING = ("none", "standardize", "whiten", "normal-scores")
+PREPROCESSING = ("none", "standardize", "whiten", "normal-scores", "smooth-scores")
 #: The preprocessings that are affine maps, usable for entropy (with a log-determinant correction).
 AFFINE_PREPROCESSING = ("none", "standardize", "whiten")
+
+#: Knot intervals of ``"smooth-scores"`` (fewer when there are fewer distinct values).
+SMOOTH_SCORE_KNOTS = 32
 
 #: Relative eigenvalue threshold below which a direction counts as having zero variance.
 ZERO_VARIANCE_RTOL = 1e-12
@@ -129,3 +140,57 @@ def normal_scores(x: torch.Tensor, seed: int = 0, random: bool | None = None) ->
     order = shuffle[torch.argsort(x[shuffle], dim=0, stable=True)]
     return torch.empty(n, d, dtype=torch.float64, device=x.device).scatter_(
         0, order, scores.to(x.device)[:, None].expand(n, d))
+
+
+def monotone_cubic(x: torch.Tensor, knots_x: torch.Tensor, knots_y: torch.Tensor) -> torch.Tensor:
+    """The monotone (Fritsch–Carlson) cubic through ``(knots_x, knots_y)``, linear beyond the ends.
+
+    Args:
+        x: ``(m,)`` points; knots_x: ``(K,)`` strictly increasing, ``K ≥ 2``; knots_y: ``(K,)`` increasing.
+
+    Returns:
+        ``(m,)`` values, increasing in ``x``.
+    """
+    widths = knots_x.diff()
+    secants = knots_y.diff() / widths
+    # Interior slopes: the weighted harmonic mean of the neighbouring secants (never overshoots).
+    interior = 3 * (widths[1:] + widths[:-1]) / ((2 * widths[1:] + widths[:-1]) / secants[:-1]
+                                                 + (widths[1:] + 2 * widths[:-1]) / secants[1:])
+    slopes = torch.cat([secants[:1], interior, secants[-1:]])
+    index = (torch.searchsorted(knots_x, x, right=True) - 1).clamp(0, len(widths) - 1)
+    t = ((x - knots_x[index]) / widths[index]).clamp(0.0, 1.0)
+    h = widths[index]
+    inside = (knots_y[index] * (1 + 2 * t) * (1 - t) ** 2 + h * slopes[index] * t * (1 - t) ** 2
+              + knots_y[index + 1] * t**2 * (3 - 2 * t) - h * slopes[index + 1] * t**2 * (1 - t))
+    below = knots_y[0] + slopes[0] * (x - knots_x[0])
+    above = knots_y[-1] + slopes[-1] * (x - knots_x[-1])
+    return torch.where(x < knots_x[0], below, torch.where(x > knots_x[-1], above, inside))
+
+
+def score_knots(n: int, knots: int = SMOOTH_SCORE_KNOTS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Knots of a smooth Gaussianising map of ``n`` samples: ranks ``(K,)`` (0-based, increasing) and
+    their normal scores ``Φ⁻¹((r + ½)/n)`` ``(K,)``, float64, ``K ≤ knots + 1``.
+
+    The knots are evenly spaced in normal score, not in rank, so that the tails, where a saturating
+    or exponential map bends most, get as many as the centre; the first and last are the extremes.
+    """
+    top = float(torch.special.ndtri(torch.tensor(1 - 0.5 / n, dtype=torch.float64)))
+    grid = torch.special.ndtr(torch.linspace(-top, top, min(knots, n - 1) + 1, dtype=torch.float64))
+    ranks = (grid * n - 0.5).round().clamp(0, n - 1).long().unique()
+    return ranks, torch.special.ndtri((ranks.double() + 0.5) / n)
+
+
+def smooth_normal_scores(x: torch.Tensor, knots: int = SMOOTH_SCORE_KNOTS) -> torch.Tensor:
+    """``"smooth-scores"`` of ``(N, d)`` samples (see the module docstring), float64 ``(N, d)``."""
+    n, d = x.shape
+    x = x.double()
+    ranks, scores = score_knots(n, knots)
+    ranks, scores = ranks.to(x.device), scores.to(x.device)
+    ordered = x.sort(dim=0).values[ranks]
+    columns = []
+    for column in range(d):
+        distinct = torch.cat([ordered.new_ones(1, dtype=torch.bool), ordered[1:, column] > ordered[:-1, column]])
+        if int(distinct.sum()) < 2:
+            raise ValueError(f"column {column} is constant; smooth scores need at least two distinct values")
+        columns.append(monotone_cubic(x[:, column].contiguous(), ordered[distinct, column], scores[distinct]))
+    return torch.stack(columns, dim=1)

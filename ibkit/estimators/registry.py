@@ -10,6 +10,7 @@ from ibkit.estimators.kde import KernelDensityEntropy
 from ibkit.estimators.knn import KozachenkoLeonenko, WeightedKozachenkoLeonenko
 from ibkit.estimators.ksg import KSG
 from ibkit.estimators.mienf import MIENF
+from ibkit.estimators.training import TrainedEstimator
 from ibkit.estimators.variational import CriticEstimator
 
 #: Method name -> (estimator class, parameters fixed by the name).
@@ -70,3 +71,13 @@ def resolve_estimator(method: str | MutualInformationEstimator, **params: Any) -
     if not isinstance(method, str):
         raise ValueError(f"method must be a name ({', '.join(METHODS)}) or an estimator object, got {method!r}")
     return make_estimator(method, **params)
+
+
+def epochs_estimator(method: str | MutualInformationEstimator) -> MutualInformationEstimator:
+    """The estimator of a run over epochs (the information plane): :func:`resolve_estimator`, and a
+    trained estimator given by name is warm-started (each epoch's networks start from the
+    previous epoch's; an object is used as configured)."""
+    estimator = resolve_estimator(method)
+    if isinstance(method, str) and isinstance(estimator, TrainedEstimator):
+        estimator.set_params(warm_start=True)
+    return estimator

@@ -78,8 +78,9 @@ class TrainedEstimator(MutualInformationEstimator):
     A model trained here has ``loss(*batch) -> scalar`` (minimised) and may have
     ``validation_loss(*batch)`` (default: ``loss``), called on the validation part.
 
-    ``preprocess="auto"`` means normal scores for vectors and standardisation for images (ranks of
-    pixels, with their many ties, would be broken at random).
+    ``preprocess="auto"`` means ``AUTO_VECTOR_PREPROCESS`` for vectors (normal scores, unless a
+    subclass's model undoes heavy tails itself) and standardisation for images (ranks of pixels,
+    with their many ties, would be broken at random).
 
     Args:
         max_epochs: most training epochs (early stopping usually ends sooner).
@@ -96,9 +97,12 @@ class TrainedEstimator(MutualInformationEstimator):
     Every estimate carries its training run in ``Estimate.diagnostics`` (:meth:`Fit.diagnostics`).
     """
 
+    #: What ``preprocess="auto"`` does to vectors.
+    AUTO_VECTOR_PREPROCESS = "normal-scores"
+
     def __init__(self, *, max_epochs: int, patience: int, batch_size: int, lr: float, warm_start: bool,
                  progress: bool, preprocess: str, seed: int, device: torch.device | str | None):
-        super().__init__(preprocess="normal-scores" if preprocess == "auto" else preprocess, seed=seed, device=device)
+        super().__init__(preprocess=self.AUTO_VECTOR_PREPROCESS if preprocess == "auto" else preprocess, seed=seed, device=device)
         self.preprocess = preprocess
         self.max_epochs = check_positive_int(max_epochs, "max_epochs")
         self.patience = check_positive_int(patience, "patience")
@@ -114,7 +118,7 @@ class TrainedEstimator(MutualInformationEstimator):
             return super().prepare(data, name)
         image = hasattr(data, "shape") and len(data.shape) == 4
         concrete = copy.copy(self)
-        concrete.preprocess = "standardize" if image else "normal-scores"
+        concrete.preprocess = "standardize" if image else self.AUTO_VECTOR_PREPROCESS
         return MutualInformationEstimator.prepare(concrete, data, name)
 
     def _inputs(self, variable: Prepared) -> torch.Tensor:
@@ -135,10 +139,14 @@ class TrainedEstimator(MutualInformationEstimator):
         normalisation = self.preprocess if self.preprocess in AFFINE_PREPROCESSING else "standardize"
         return affine_normalise(variable.samples, normalisation, variable.name)[0].float()
 
-    def _model(self, key: tuple, build: Callable[[], nn.Module]) -> nn.Module:
-        """A new seeded model from ``build``, or with ``warm_start`` the previous one under ``key``."""
+    def _model(self, key: tuple, build: Callable[[], nn.Module],
+               renew: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
+        """A new seeded model from ``build``, or with ``warm_start`` the previous one under ``key``,
+        passed through ``renew`` if given (which re-places the layers fitted to the data, e.g. a
+        flow's marginal splines, on the new sample)."""
         if self.warm_start and key in self._models:
-            return self._models[key]
+            previous = self._models[key]
+            return previous if renew is None else renew(previous)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = build()
