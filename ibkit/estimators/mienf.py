@@ -30,7 +30,9 @@ over-reads (the flows overfit).
 
 With discrete labels ``y`` the flow is class-conditional, ``p(x | y)`` (a conditional vector flow
 with a standard normal base), and ``I(X;Y) = E[log p(x|y) − log Σ_c p(c)·p(x|c)]``, averaged over
-the test part: never above ``H(Y)``.
+the test part: never above ``H(Y)``. It is a Barber–Agakov bound, ``E[log q(y|x) − log p(y)]`` with
+the flow's class posterior ``q``, so in expectation never above the truth either: an under-fitted
+conditional flow reads low.
 """
 
 from __future__ import annotations
