@@ -18,7 +18,7 @@ from ibkit.estimators.base import (
     warn_if_degenerate,
 )
 from ibkit.estimators.diagnostics import EstimateWarning, report
-from ibkit.estimators.preprocessing import affine_normalise
+from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise
 from ibkit.result import Estimate
 from ibkit.validation import as_samples, check_enough_samples
 
@@ -71,8 +71,8 @@ class EntropyEstimator(TermsEstimator):
 
     @property
     def term_normalisation(self) -> str:
-        """The affine normalisation of every entropy term (``"whiten"`` for normal scores)."""
-        return "whiten" if self.preprocess == "normal-scores" else self.preprocess
+        """The affine normalisation of every entropy term (``"whiten"`` for normal or smooth scores)."""
+        return self.preprocess if self.preprocess in AFFINE_PREPROCESSING else "whiten"
 
     def reference_bias(self, n: int, d: int) -> float:
         """Known bias (nats) of the entropy estimate of ``n`` normalised samples in ``d`` dimensions.
@@ -89,7 +89,8 @@ class EntropyEstimator(TermsEstimator):
         """Differential entropy of ``x`` ``(N, d)`` in nats with its standard error.
 
         Only affine normalisations keep an entropy (with their log-determinant), so an estimator
-        with ``preprocess="normal-scores"`` whitens here instead: its ``term_normalisation``.
+        with ``preprocess="normal-scores"`` or ``"smooth-scores"`` whitens here instead: its
+        ``term_normalisation``.
         """
         samples = break_ties(as_samples(x, "x", self.device), "x")
         warn_if_degenerate(samples, "x", self.term_normalisation, self.seed)

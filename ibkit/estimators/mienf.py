@@ -158,10 +158,11 @@ class MIENF(TrainedEstimator):
         batch_size: training batch size.
         lr: Adam learning rate.
         preprocess: the transform of each variable before the flows: ``"auto"`` (default:
-            standardisation; vectors then go through each flow's :class:`MarginalSpline`, which
-            undoes heavy tails and saturation smoothly), ``"normal-scores"``, ``"standardize"``,
-            ``"whiten"`` or ``"none"``. Normal scores blur dependence finer than the empirical CDF
-            resolves (see the README).
+            ``"smooth-scores"`` for vectors, standardisation for images), ``"smooth-scores"``,
+            ``"normal-scores"``, ``"standardize"``, ``"whiten"`` or ``"none"``. Vectors then go
+            through each flow's :class:`~ibkit.estimators.flows.MarginalSpline`. Normal scores blur
+            dependence finer than the empirical CDF resolves (2 + 2 Gaussians of 10 nats: 8.74
+            against 9.04 with smooth scores at N = 10k; see the README).
         warm_start, progress: see :class:`~ibkit.estimators.training.TrainedEstimator`.
         seed: seeds the split, the initial weights and the batch order.
         device: where to train; default the input's device.

@@ -1,7 +1,7 @@
 """Transforms applied to each variable before estimation, all of which leave MI unchanged.
 
 Mutual information is invariant under injective maps of each variable separately, so an estimator
-may work on whichever version of the data it estimates best. Four are offered (``preprocess=``):
+may work on whichever version of the data it estimates best. Five are offered (``preprocess=``):
 
 ``"none"``
     the samples as given.
@@ -30,8 +30,8 @@ may work on whichever version of the data it estimates best. Four are offered (`
     ``tanh`` within 1e-8 of ±1) apart before a float32 network sees them. The flow estimator's
     default for vectors.
 
-The affine ones also serve entropy, corrected by ``log|det A|`` (``ibkit.entropy``); normal scores
-do not (a rank transform changes the entropy), so they are for mutual information only.
+The affine ones also serve entropy, corrected by ``log|det A|`` (``ibkit.entropy``); normal and
+smooth scores do not (a nonlinear map changes the entropy), so they are for mutual information only.
 
 Zero-variance rule: if the sample covariance has an eigenvalue below ``ZERO_VARIANCE_RTOL`` times
 the largest one, the samples lie (numerically) on a lower-dimensional subspace, where the
