@@ -94,7 +94,8 @@ def mutual_information(
         method: one of ``METHODS`` or an estimator object.
         discrete_x, discrete_y: treat that side as discrete labels.
         **params: the method's parameters, e.g. ``k`` (an integer or ``"auto"``), ``preprocess``
-            (``"none"``, ``"standardize"``, ``"whiten"``, ``"normal-scores"``), ``seed``, ``device``.
+            (``"none"``, ``"standardize"``, ``"whiten"``, ``"normal-scores"``, ``"smooth-scores"``),
+            ``seed``, ``device``.
 
     Returns:
         ``Estimate`` (nats) whose standard error comes from the pointwise MI terms.

@@ -163,7 +163,7 @@ class KernelDensityEntropy(EntropyEstimator):
             cross-validation) or a fixed positive float (in the units of the normalised data).
         search_samples: largest sample the bandwidth search runs on (default 2,000; ``None``
             searches on all N samples, at ``O(N²)`` cost per trial bandwidth).
-        preprocess: ``"none"``, ``"standardize"``, ``"whiten"`` or ``"normal-scores"`` (MI only;
+        preprocess: ``"none"``, ``"standardize"``, ``"whiten"``, ``"normal-scores"`` or ``"smooth-scores"`` (the last two MI only;
             every entropy term is then whitened).
         fallback: ``"ksg"`` estimates the MI of degenerate variables by KSG (with a warning), or
             ``None``.

@@ -111,7 +111,8 @@ class KozachenkoLeonenko(NeighbourOrder, EntropyEstimator):
     Args:
         k: neighbour order, or ``"auto"`` (:func:`auto_k` for each entropy term's size and
             dimension).
-        preprocess: ``"none"``, ``"standardize"``, ``"whiten"`` or ``"normal-scores"`` (MI only).
+        preprocess: ``"none"``, ``"standardize"``, ``"whiten"``, ``"normal-scores"`` or
+            ``"smooth-scores"`` (the last two for MI only).
         correction: ``"gaussian"`` subtracts the estimator's exact bias on a Gaussian of the same
             size and dimension (whitened terms only), or ``None``.
         fallback: ``"ksg"`` estimates the MI of degenerate variables by KSG (with a warning), or
