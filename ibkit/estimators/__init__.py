@@ -126,10 +126,10 @@ __all__ = [
     "clone",
     "collect_warnings",
     "entropy",
+    "epochs_estimator",
     "make_estimator",
     "method_parameters",
     "mutual_information",
-    "epochs_estimator",
     "resolve_estimator",
     "wkl_weights",
 ]

@@ -7,7 +7,7 @@ every latent coordinate (no multi-scale factoring out: all of them enter the bas
 * :func:`vector_flow` for ``(N, d)`` vectors: per step an invertible linear map (LU) and a
   rational-quadratic spline coupling layer (for ``d = 1``, an elementwise monotone spline);
 * :class:`MarginalSpline`, a learnable monotone spline per coordinate over the whole range of the
-  data, started at the smooth map that makes each training marginal standard normal: the first
+  data, started at the smooth map that makes each marginal standard normal: the first
   layer of a vector flow, which takes heavy tails, skew and saturation off the coupling layers;
 * :class:`FixedAffine`, a constant invertible affine map (the canonical-correlation coordinates);
 * :func:`image_flow` for ``(N, C, H, W)`` images (H and W divisible by 2 per level): per level a
@@ -43,12 +43,12 @@ MARGINAL_MIN_SLOPE, MARGINAL_MAX_START_SLOPE = 1e-4, 1e3
 
 class MarginalSpline(nn.Module):
     """A learnable monotone rational-quadratic spline on every coordinate, started at the smooth map
-    that makes each training marginal standard normal: ``(N, d) -> (z (N, d), logabsdet (N,))``.
+    that makes each marginal of ``sample`` standard normal: ``(N, d) -> (z (N, d), logabsdet (N,))``.
 
     Per coordinate, the knots are ``bins + 1`` order statistics of ``sample`` evenly spaced in normal
     score (its minimum and maximum included, see
-    :func:`~ibkit.estimators.preprocessing.score_knots`) sent to those scores, with slopes from
-    the monotone (Fritsch–Carlson) cubic rule through them; beyond the sample's range the map is
+    :func:`~ibkit.estimators.preprocessing.score_knots`) sent to those scores, with the harmonic
+    mean of the neighbouring secants as the slope at each knot (so the start never overshoots); beyond the sample's range the map is
     linear with the end slopes. Heavy tails (``exp``), saturation (``tanh``) and skew are so undone
     before the coupling layers, which only cover ``±TAIL_BOUND``; unlike normal scores the map is
     smooth at the scale of single samples (no rank jitter), and the likelihood keeps training it.
