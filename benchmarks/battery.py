@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.benchmarks.timed import timed_estimate
 from ibkit.estimators import DEFAULT_METHOD, METHODS, PREPROCESSING, MutualInformationEstimator, make_estimator
 from ibkit.report import markdown_table, write_csv
@@ -169,7 +169,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preprocess", nargs="+", choices=PREPROCESSING, default=list(PREPROCESSING),
                         help="preprocessings of the grid (default: all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/battery"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "battery")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,8 +7,8 @@ markdown tables: fit wall time and how long the training loop was blocked per ep
 and the analysis time of every epoch split into capture (forward pass with hooks), compression
 (unit transform and PCA of every layer) and estimation (I(X;L) and I(Y;L) of every layer). The
 one-off compression of the probe inputs is reported on its own line. Nothing here asserts a
-time; on the CPU the background run's points must equal the synchronous run's (exit status 1
-otherwise).
+time; whether the background run's points equal the synchronous run's is reported (the test suite
+checks the equality on the CPU, ``tests/test_background.py``).
 
 Usage::
 
@@ -25,13 +25,12 @@ import os
 import statistics
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.callbacks import InformationPlane
 from ibkit.data import MNISTDataModule
 from ibkit.estimators import DEFAULT_METHOD, METHODS
@@ -51,7 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--estimator", choices=METHODS, default=DEFAULT_METHOD, help="MI estimator name")
     parser.add_argument("--batch-size", type=int, default=256, help="training batch size")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, help="also write the report (markdown) here")
+    parser.add_argument("--out", type=Path, default=RESULTS / "callback_overhead.md", help="where to write the report (markdown)")
 
 
 def probe_from_all_images(data: MNISTDataModule, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     planes = {mode: InformationPlane(probe=probe, probe_size=args.probe_size, x_compressor=args.x_compressor,
                                      estimator=args.estimator, seed=args.seed, asynchronous=mode == "background")
               for mode in ("synchronous", "background")}
-    with tempfile.TemporaryDirectory() as root, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="InformationPlane: no TensorBoardLogger")
+    with tempfile.TemporaryDirectory() as root:
         baseline_s = timed_fit(args, data, [], root)
         fit_s = {mode: timed_fit(args, data, [plane], root) for mode, plane in planes.items()}
     plane = planes["synchronous"]
@@ -114,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         "The background run ends with the wait for its last queued epochs; its points are "
         + ("identical to the synchronous run's." if same else "not identical to the synchronous run's"
            + (" (each run trains its own network, and CUDA training is not bitwise reproducible)." if on_gpu else
-              ": a bug.")), "",
+              ", which tests/test_background.py says they must be.")), "",
         f"One-off compression of the probe inputs ({args.x_compressor}): {plane.analysis.x_compression_s:.2f} s", "",
         "Analysis per epoch (synchronous run):", "",
         markdown_table(epoch_rows, formats=two), "",
@@ -125,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report + "\n")
-    return 0 if same or on_gpu else 1
+    return 0
 
 
 main = argparse_main("ibkit bench callback", __doc__, configure, run)

@@ -26,7 +26,7 @@ COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
                           "Are the error bars right? Reported standard errors against the seed-to-seed spread."),
     ("bench", "synthetic"): ("ibkit.benchmarks.synthetic",
                              "Estimate MI on synthetic data with known MI and compare with the truth (ICLR-2024 §5)."),
-    ("bench", "flows"): ("ibkit.benchmarks.flows",
+    ("bench", "flows"): ("ibkit.benchmarks.flow_vectors",
                          "The flow estimator (MIENF) on vectors of known MI at high MI and through monotone maps."),
     ("bench", "flow-images"): ("ibkit.benchmarks.flow_images",
                                "Why MIENF on raw images fails or works: its training curves on pixels of known MI."),

@@ -6,20 +6,31 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 #: Short options of the training commands -> their Lightning command-line keys.
 SHORTHANDS = {"--data-dir": "--data.data_dir", "--epochs": "--trainer.max_epochs"}
+#: Where every command writes its results unless told otherwise (``--out``), relative to the
+#: working directory: run from the repository root, it is the folder the README's tables come from.
+RESULTS = Path("benchmarks") / "results"
 
 
 def argparse_main(prog: str, description: str, configure: Callable[[argparse.ArgumentParser], None],
-                  run: Callable[[argparse.Namespace], int]) -> Callable[[Sequence[str]], int]:
-    """A ``main(argv)`` for a command whose options ``configure`` declares and ``run`` executes."""
+                  run: Callable[[argparse.Namespace], int], pass_through: bool = False) -> Callable[[Sequence[str]], int]:
+    """A ``main(argv)`` for a command whose options ``configure`` declares and ``run`` executes.
+
+    With ``pass_through`` the arguments the parser does not know are kept in ``args.passed``
+    (for a command that hands them to another command line) instead of being an error.
+    """
 
     def main(argv: Sequence[str]) -> int:
         parser = argparse.ArgumentParser(prog=prog, description=description,
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         configure(parser)
-        return run(parser.parse_args(list(argv)))
+        if not pass_through:
+            return run(parser.parse_args(list(argv)))
+        args, args.passed = parser.parse_known_args(list(argv))
+        return run(args)
 
     return main
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.benchmarks.train_dim import train_and_evaluate
 from ibkit.models.channels import check_noise_level
 from ibkit.report import markdown_table, write_csv
@@ -154,17 +155,17 @@ def plot_tradeoff(rows: list[dict[str, Any]], path: Path, log_batch: float) -> N
     plt.close(figure)
 
 
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ibkit bench dim", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise-levels", type=noise_level, nargs="+", default=list(NOISE_LEVELS),
                         help="output-noise levels p to sweep")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per level and seed")
-    parser.add_argument("--out", type=Path, default=Path("results/dim"), help="output folder")
-    args, train_args = parser.parse_known_args(list(argv))
+    parser.add_argument("--out", type=Path, default=RESULTS / "dim", help="output folder")
+
+
+def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    rows, settings = sweep([*BENCH_ARGS, *train_args], args.noise_levels, args.seeds, args.out)
+    rows, settings = sweep([*BENCH_ARGS, *args.passed], args.noise_levels, args.seeds, args.out)
     minutes = (time.perf_counter() - started) / 60
     write_csv(args.out / "dim_tradeoff.csv", rows)
     table = tradeoff_table(rows, settings, args.seeds, minutes)
@@ -173,3 +174,6 @@ def main(argv: Sequence[str]) -> int:
     print(table)
     print(f"wrote {args.out / 'dim_tradeoff.md'}, .csv and .png")
     return 0
+
+
+main = argparse_main("ibkit bench dim", __doc__, configure, run, pass_through=True)

@@ -21,7 +21,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.benchmarks.train_dim import train_and_evaluate
 from ibkit.evaluation import evaluate_embedding
 from ibkit.models import embed
@@ -67,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--noise", type=float, default=0.316, help="output-noise level p")
     parser.add_argument("--data-dir", default="../shared/data/mnist", help="MNIST folder")
-    parser.add_argument("--out", type=Path, default=Path("results/dim_curve"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "dim_curve")
 
 
 def run(args: argparse.Namespace) -> int:

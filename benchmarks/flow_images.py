@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.benchmarks.synthetic import IMAGE_SETS, RAW_NOISE, sample_pair
 from ibkit.estimators import collect_warnings, make_estimator
 from ibkit.report import markdown_table, write_csv
@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/mienf/raw_images"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "mienf" / "raw_images")
 
 
 def plot(curves: list[dict], path: Path) -> None:

@@ -3,7 +3,7 @@
 Runs ``ibkit.synthetic.layers.plane_battery`` (a 10-class Gaussian-mixture probe in 4 dimensions;
 layers ``f(B·X + σ·Z)`` with ``f`` linear, leaky ReLU, tanh, sigmoid or softmax, narrow and wide,
 exact I(X;L) from ≈ 0.2 nats to far beyond log N) through
-``InformationPlaneAnalysis(x, y, x_compressor=None).estimate(...)``, the path every plane point
+``InformationPlaneAnalysis(x, y, x_compressor=None).analyse_activations(...)``, the path every plane point
 takes (unit transform, compression, estimation, censoring), for several layer transforms and
 probe sizes N. Targets (the truthful-planes issue):
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ibkit.analysis import InformationPlaneAnalysis
-from ibkit.benchmarks.command import argparse_main
-from ibkit.estimators import DEFAULT_METHOD, METHODS, make_estimator
+from ibkit.benchmarks.command import RESULTS, argparse_main
+from ibkit.estimators import DEFAULT_METHOD, METHODS, collect_warnings, make_estimator
 from ibkit.report import markdown_table, write_csv
 from ibkit.synthetic.layers import PlaneCase, plane_battery
 
@@ -70,9 +69,8 @@ def run_plane_battery(cases: Sequence[PlaneCase], configs: Mapping[str, Mapping[
                         analysis = InformationPlaneAnalysis(x, y, x_compressor=None,
                                                             estimator=make_estimator(estimator), **settings)
                         started = time.perf_counter()
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")
-                            point = analysis.estimate({case.name: layer}, epoch=0)[0]
+                        with collect_warnings():  # the table scores the values, not the warnings
+                            point = analysis.analyse_activations({case.name: layer}, epoch=0).points[0]
                         if truth.i_xl < resolved:
                             xl_ok = accurate(point.I_XL, point.I_XL_stderr, truth.i_xl)
                         else:
@@ -136,7 +134,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configs", nargs="+", choices=tuple(CONFIGURATIONS), default=list(CONFIGURATIONS),
                         help="layer transforms to compare")
     parser.add_argument("--estimator", choices=METHODS, default=DEFAULT_METHOD, help="the MI method")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/plane"), help="output directory")
+    parser.add_argument("--out", type=Path, default=RESULTS / "plane", help="output directory")
 
 
 def run(args: argparse.Namespace) -> int:

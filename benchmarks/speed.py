@@ -34,7 +34,7 @@ import torch
 from scipy.special import digamma
 from sklearn.neighbors import BallTree
 
-from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.estimators import MutualInformationEstimator, make_estimator, wkl_weights
 from ibkit.estimators.reference import log_unit_ball_volume
 from ibkit.report import markdown_table
@@ -106,7 +106,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", choices=("kl", "wkl", "ksg"), default=["ksg", "kl", "wkl"])
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--mi", type=float, default=2.0, help="true MI of the test data, nats")
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.add_argument("--out", type=Path, default=RESULTS / "speed.md", help="where to write the table (markdown)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.estimators import collect_warnings, make_estimator
 from ibkit.report import markdown_table, write_csv
 from ibkit.synthetic import correlated_gaussians
@@ -66,7 +66,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mis", type=float, nargs="+", default=[0.0, 1.0, 3.0], help="true MI of the continuous cases")
     parser.add_argument("--seeds", type=int, default=50, help="independent samples per case")
     parser.add_argument("--no-discrete", action="store_true", help="skip the continuous–discrete cases")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/stderr"), help="output directory")
+    parser.add_argument("--out", type=Path, default=RESULTS / "stderr", help="output directory")
 
 
 def run(args: argparse.Namespace) -> int:

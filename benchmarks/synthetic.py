@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 import ibkit
-from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.benchmarks.timed import timed_estimate
 from ibkit.compression import AutoencoderCompressor
 from ibkit.report import markdown_table, write_csv
@@ -79,7 +79,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ae-epochs", type=int, help="autoencoder training epochs")
     parser.add_argument("--ae-train", type=int, help="marginal images used to train each autoencoder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/synthetic"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "synthetic")
     parser.add_argument("--device", help="where the autoencoders train (default: the CPU)")
 
 

@@ -11,7 +11,7 @@ class count follow the data module.
 
 After training the model is tested on the held-out split, and the command checks the plane
 against the network's own predictions: the class probabilities of an output layer bound
-``I(Y; L) ≥ H(Y) − cross-entropy`` (``ibkit.analysis.prediction_floor``), so it prints that floor
+``I(Y; L) ≥ H(Y) − cross-entropy`` (``ibkit.bounds.prediction_floor``), so it prints that floor
 on the probe beside the last epoch's estimate. Then it prints where the TensorBoard logs, ``information_plane.csv``/``.json`` (the history), ``information_plane.png``
 (the final figure) and ``config.yaml`` (every setting of the run) are. The paper's settings are
 ``--model.lr 1e-5 --data.batch_size 1024 --epochs 300`` on the 60k training images; the defaults
@@ -30,11 +30,12 @@ from collections.abc import Sequence
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ibkit.analysis import prediction_floor
 from ibkit.benchmarks.command import command_line, expand_shorthands
+from ibkit.bounds import prediction_floor
 from ibkit.callbacks import InformationPlane
 from ibkit.compression.units import is_log_probability, is_probability
 from ibkit.data import SplitDataModule
+from ibkit.errors import Failure
 from ibkit.models import MNISTClassifier
 
 PROG = "ibkit train classifier"
@@ -82,7 +83,7 @@ def output_layer_checks(callback: InformationPlane, model: MNISTClassifier) -> l
                                             batch_size=callback.batch_size)
     lines = []
     for layer, values in activations.items():
-        if isinstance(values, Exception) or not (is_probability(values) or is_log_probability(values)):
+        if isinstance(values, Failure) or not (is_probability(values) or is_log_probability(values)):
             continue
         floor, point = prediction_floor(values, callback.analysis.y), points[layer]
         verdict = "consistent" if point.I_YL >= floor.value - 2 * point.I_YL_stderr else \

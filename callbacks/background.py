@@ -3,45 +3,109 @@
 ``InformationPlane(asynchronous=True)`` captures an epoch's activations on the training thread
 and hands the compression and estimation to this queue, so training goes on meanwhile. One
 worker thread keeps the epochs in order (the one-method-per-curve rule reads earlier epochs), and
-each job's values are those the synchronous path computes: nothing depends on timing.
+each job's values are those the synchronous path computes: nothing depends on timing. An epoch's
+captured activations are held until its analysis is done, so a checkpoint can carry the epochs
+still queued (:meth:`EpochQueue.pending`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ibkit.analysis import InformationPlaneAnalysis
+from ibkit.errors import Failure
+from ibkit.history import EpochResult, EpochTiming
+
+#: How the callback behaves when ``max_queued`` epochs are already waiting: the training loop
+#: waits for the oldest, or the new epoch is skipped (a warning and a gap).
+WHEN_FULL = ("wait", "skip")
+
+
+@dataclass
+class QueuedEpoch:
+    """One epoch handed to the queue: its captured activations and the job estimating them."""
+
+    epoch: int
+    activations: Mapping[str, torch.Tensor | Failure]
+    capture_s: float
+    future: Future
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint entry: epoch, capture seconds and the activations (CPU tensors, or a failure's message)."""
+        return {"epoch": self.epoch, "capture_s": self.capture_s,
+                "activations": {layer: value.message if isinstance(value, Failure) else value.cpu()
+                                for layer, value in self.activations.items()}}
+
+
+def analysis_job(analysis: InformationPlaneAnalysis, epoch: int, activations: Mapping[str, torch.Tensor | Failure],
+                 capture_s: float, device: torch.device) -> EpochResult:
+    """Analyse one captured epoch, never raising: an error that escapes the analysis (``strict``, or
+    before any layer) is the result's one failure, for the callback to raise on every rank."""
+    try:
+        return analysis.analyse_activations(activations, epoch, capture_s, device=device)
+    except Exception as error:
+        return EpochResult([], EpochTiming(epoch, capture_s, 0.0, 0.0), [Failure.of("analysis", error)])
+
+
+def queued_from_state(entry: Mapping[str, Any]) -> tuple[int, dict[str, torch.Tensor | Failure], float]:
+    """``(epoch, activations, capture seconds)`` of a checkpoint entry written by :meth:`QueuedEpoch.state`."""
+    activations = {layer: value if isinstance(value, torch.Tensor) else Failure("capture", str(value))
+                   for layer, value in entry["activations"].items()}
+    return int(entry["epoch"]), activations, float(entry["capture_s"])
 
 
 class EpochQueue:
-    """Epoch jobs run one at a time in a background thread.
+    """Epoch jobs run one at a time, in a background thread (``background=True``) or at once on
+    submission; :meth:`finished` hands back, in epoch order, the results of the jobs that are done."""
 
-    A job returns ``None`` or the exception it caught; :meth:`finished` hands back, in epoch
-    order, the jobs that are done.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, background: bool = True) -> None:
+        self.background = background
         self._executor: ThreadPoolExecutor | None = None
-        self._jobs: deque[tuple[int, Future]] = deque()
+        self._jobs: deque[QueuedEpoch] = deque()
 
     def __len__(self) -> int:
+        """Epochs submitted whose results have not been handed back yet."""
         return len(self._jobs)
 
-    def submit(self, epoch: int, job: Callable[[], BaseException | None]) -> None:
-        """Queue ``job`` for ``epoch`` behind every earlier one."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="ibkit-information-plane")
-        self._jobs.append((epoch, self._executor.submit(job)))
+    def submit(self, epoch: int, activations: Mapping[str, torch.Tensor | Failure], capture_s: float,
+               job: Callable[[], EpochResult]) -> None:
+        """Queue ``job`` (the analysis of ``activations``) for ``epoch`` behind every earlier one (or run it now)."""
+        if not self.background:
+            future: Future = Future()
+            future.set_result(job())
+        else:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="ibkit-information-plane")
+            future = self._executor.submit(job)
+        self._jobs.append(QueuedEpoch(epoch, activations, capture_s, future))
 
-    def finished(self, wait: bool = False) -> Iterator[tuple[int, BaseException | None]]:
-        """``(epoch, failure or None)`` of the done jobs, oldest first; with ``wait``, of all jobs."""
-        while self._jobs and (wait or self._jobs[0][1].done()):
-            epoch, future = self._jobs.popleft()
-            yield epoch, future.result()
+    def finished(self, wait: bool = False) -> Iterator[EpochResult]:
+        """The results of the done jobs, oldest first; with ``wait``, of all jobs."""
+        while self._jobs and (wait or self._jobs[0].future.done()):
+            yield self._jobs.popleft().future.result()
 
-    def running(self) -> list[int]:
+    def pending(self) -> list[QueuedEpoch]:
         """The epochs whose jobs are not done yet, oldest first."""
-        return [epoch for epoch, future in list(self._jobs) if not future.done()]
+        return [queued for queued in list(self._jobs) if not queued.future.done()]
+
+    def make_room(self, epoch: int, limit: int, when_full: str) -> bool:
+        """Whether ``epoch`` may be queued with at most ``limit`` jobs not done: with ``"wait"``
+        (:data:`WHEN_FULL`) always, after blocking until the oldest jobs are done; with ``"skip"``
+        only if there is room now (if not, a warning says the epoch is a gap)."""
+        while len(running := self.pending()) >= limit:
+            if when_full == "skip":
+                warnings.warn(f"InformationPlane: epoch {epoch} is not analysed, {limit} epochs are still being "
+                              "estimated (when_full='skip'); it is a gap in the plane", UserWarning, stacklevel=3)
+                return False
+            wait([running[0].future])
+        return True
 
     def close(self, cancel: bool = False) -> None:
         """Stop the worker thread: after the queued jobs, or at once dropping those not started."""

@@ -28,9 +28,10 @@ def timing_tag(stage: str) -> str:
     return f"{PREFIX}/time/{stage}"
 
 
-def plane_metrics(points: Sequence[PlanePoint], timing: EpochTiming, x_compression_s: float | None) -> dict[str, float]:
+def plane_metrics(points: Sequence[PlanePoint], timing: EpochTiming) -> dict[str, float]:
     """Scalars of one analysed epoch: per layer and quantity the value, its standard error and the
-    ``lower``/``upper`` ends of the ±2 SE band (NaN gaps are left out), plus the analysis times."""
+    ``lower``/``upper`` ends of the ±2 SE band (NaN gaps are left out), plus the analysis times
+    (the one-off compression of the probe inputs on the epoch that did it)."""
     metrics = {}
     for point in points:
         for quantity in QUANTITIES:
@@ -43,8 +44,8 @@ def plane_metrics(points: Sequence[PlanePoint], timing: EpochTiming, x_compressi
             metrics[scalar_tag(point.layer, f"{quantity}_upper")] = value + BAND_STDERRS * stderr
     for stage in TIMING_KEYS:
         metrics[timing_tag(stage)] = getattr(timing, stage)
-    if x_compression_s is not None:
-        metrics[timing_tag("x_compression_s")] = x_compression_s
+    if timing.x_compression_s is not None:
+        metrics[timing_tag("x_compression_s")] = timing.x_compression_s
     return metrics
 
 

@@ -4,13 +4,8 @@
 outputs into plane points ``(I(X;L), I(Y;L))`` with standard errors, following Butakov et al.
 (ICLR 2024): the probe inputs are compressed once (an autoencoder or PCA), every layer afresh
 (PCA, refitted on each call), and the mutual information between the codes is estimated with
-any ibkit estimator, in nats. Use it from a notebook::
-
-    analysis = InformationPlaneAnalysis(x_probe, y_probe, x_compressor="pca")
-    points = analysis.analyse(model, epoch=0)            # capture + compress + estimate
-    analysis.history.figure()                            # the plane of every analysed epoch
-
-``ibkit.callbacks.InformationPlane`` is the same analysis driven by a Lightning ``Trainer``.
+any ibkit estimator, in nats. ``ibkit.callbacks.InformationPlane`` is the same analysis driven by
+a Lightning ``Trainer``.
 
 What keeps the plane truthful (each rule is tested on stochastic layers whose MI is known,
 ``ibkit.synthetic.layers``):
@@ -25,22 +20,24 @@ What keeps the plane truthful (each rule is tested on stochastic layers whose MI
 - **Lower bounds are said so.** An estimate above log N nats, more than N samples resolve, is
   recorded as the lower bound log N (``*_censored``); with ``chain=True`` a point below a deeper
   layer's by more than 2 SE, which the data-processing inequality forbids, is flagged as
-  compression loss (``*_compression_loss``). Both are drawn as hollow markers with an arrow.
+  compression loss (``*_compression_loss``). Both are drawn as hollow markers with an arrow
+  (``ibkit.bounds``).
 
-A layer whose compression or estimate fails (NaN activations, a constant layer, too few
-samples) becomes a ``UserWarning`` and a gap (NaN in the history with the reason in
-``*_error``, no point in the plot); ``strict=True`` raises instead. The estimators' warnings
-about a layer's data (degenerate samples, a fallback) are passed on once per layer and kind, not
-every epoch.
+A layer whose data cannot be estimated (a :class:`~ibkit.errors.DataError`: NaN activations, a
+constant layer, too few samples) becomes a warning (an ``EstimateWarning``, kind ``"gap"``) and a gap (NaN in the history with the
+reason in ``*_error``, no point in the plot); ``strict=True`` raises instead. Any other error is
+a gap too while the epoch's other layers are estimated, and is returned in the epoch's
+:class:`~ibkit.history.EpochResult` for the caller to raise. The estimators' warnings about a
+layer's data (degenerate samples, a fallback) are passed on once per layer and kind.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextvars
 import math
 import sys
 import time
-import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,32 +47,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ibkit.bounds import flag_compression_loss, resolution_limit
 from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed
 from ibkit.compression import PCA, AutoencoderCompressor, Compressor
-from ibkit.compression.units import check_unit_transform, is_log_probability, is_probability, unit_codes
-from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, collect_warnings, epochs_estimator
-from ibkit.estimators.base import label_entropy_terms
+from ibkit.compression.units import unit_codes
+from ibkit.errors import DataError, Failure
+from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, collect_warnings
+from ibkit.estimators.diagnostics import EstimateWarning, report
 from ibkit.estimators.plane import InformationPlaneEstimator
-from ibkit.history import QUANTITIES, EpochTiming, InformationPlaneHistory, PlanePoint
-from ibkit.result import Estimate
-from ibkit.validation import as_labels, check_positive_int, check_same_length
+from ibkit.history import QUANTITIES, EpochResult, EpochTiming, InformationPlaneHistory, PlanePoint
+from ibkit.plane_config import DEFAULT_LAYER_DIMS, PlaneConfig
 
-#: Errors that mean "these data cannot be estimated" (NaN activations, a constant layer, too few
-#: samples, an implausible estimate): a layer's gap, with a warning, unless ``strict``. Any other
-#: error (a bug, CUDA out of memory) is a gap too while the other layers are estimated, and is
-#: then raised at the end of the epoch, after the history is recorded.
-DATA_ERRORS = (ValueError,)
-#: Code size per layer. The paper compressed to 4; measured on the MNIST main job (8 epochs,
-#: probe N = 3,000), 6 keeps most of what 4 loses: I(Y; probs) 2.19 ± 0.02 nats against the
-#: floor 2.16 its own predictions give (2.08 at 4: below it), and I(Y; L1) 1.97 against I(Y; L4)
-#: 2.19 (1.48 against 2.02 at 4), while the known-truth plane battery stays within its targets
-#: (``ibkit bench plane``: 228/234 resolved points at 6, 230/234 at 4).
-DEFAULT_LAYER_DIMS = 6
-#: A layer's estimate is compression loss when a deeper layer's exceeds it by this many
-#: standard errors of their difference.
-DPI_STDERRS = 2.0
-
-Activations = Mapping[str, "torch.Tensor | Exception"]
+#: Layer outputs to analyse: ``layer -> (N, features)`` tensor, or why it could not be captured.
+Activations = Mapping[str, "torch.Tensor | Failure"]
 
 
 class InformationPlaneAnalysis:
@@ -104,18 +88,33 @@ class InformationPlaneAnalysis:
             ``"normal-scores"``, ``"log-ratio"`` or ``"none"`` (PCA of the raw units).
         chain: the layers, in the order given, form a chain ``X → L1 → L2 → …`` (a sequential
             network), so neither MI may grow with depth; a point below a deeper layer's by more
-            than ``DPI_STDERRS`` standard errors is flagged as compression loss. ``False`` for
-            layers that are not a chain.
+            than ``ibkit.bounds.DPI_STDERRS`` standard errors is flagged as compression loss.
+            ``False`` for layers that are not a chain.
         strict: raise the first failure at once, data errors included, instead of recording a gap.
         seed: seeds the autoencoder and the capture-time noise.
+        threads: layers compressed and estimated at once, in one pool of threads (the neighbour
+            searches and tensor operations release the GIL); default ``torch.get_num_threads()``
+            on the CPU, one on an accelerator. The values do not depend on it.
         history: the history to record into (default: a new one, :attr:`history`).
-        threads: layers compressed and estimated at once, in threads (the neighbour searches
-            and tensor operations release the GIL); default ``torch.get_num_threads()`` on the CPU, one on an accelerator. The
-            values do not depend on it.
 
     Attributes:
+        config: the validated settings (:class:`~ibkit.plane_config.PlaneConfig`).
         history: every analysed epoch's points and timings.
         x_compression_s: seconds the one-off compression of the probe inputs took.
+
+    Example:
+        >>> import torch
+        >>> from ibkit import InformationPlaneAnalysis
+        >>> generator = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(2_000, 3, generator=generator)
+        >>> y = (x[:, 0] > 0).long()
+        >>> layer = x + 0.1 * torch.randn(2_000, 3, generator=generator)  # a noisy copy of x
+        >>> analysis = InformationPlaneAnalysis(x, y, x_compressor=None)
+        >>> point = analysis.analyse_activations({"layer": layer}, epoch=0).points[0]
+        >>> round(point.I_XL, 1)                     # truth: 3 × ½·log(1 + 1/0.1²) = 6.92 nats
+        6.9
+        >>> 0.5 < point.I_YL < 0.6931                # below H(Y) = log 2
+        True
     """
 
     def __init__(
@@ -133,123 +132,152 @@ class InformationPlaneAnalysis:
         chain: bool = True,
         strict: bool = False,
         seed: int = 0,
-        history: InformationPlaneHistory | None = None,
         threads: int | None = None,
+        history: InformationPlaneHistory | None = None,
     ):
-        check_compression(x_compressor, x_dims, x_transform, layer_compressor, layer_dims, layer_transform)
+        config = PlaneConfig(estimator=estimator, x_compressor=x_compressor, x_dims=x_dims, x_transform=x_transform,
+                             layer_compressor=layer_compressor, layer_dims=layer_dims,
+                             layer_transform=layer_transform, chain=chain, strict=strict, seed=seed, threads=threads)
+        self._setup(x, y, config, history)
+
+    @classmethod
+    def from_config(cls, x: Any, y: Any, config: PlaneConfig,
+                    history: InformationPlaneHistory | None = None) -> InformationPlaneAnalysis:
+        """The analysis of probe ``(x, y)`` with settings validated before (the callback's)."""
+        analysis = cls.__new__(cls)
+        analysis._setup(x, y, config, history)
+        return analysis
+
+    def _setup(self, x: Any, y: Any, config: PlaneConfig, history: InformationPlaneHistory | None) -> None:
+        self.config = config
         self.x = None if x is None else torch.as_tensor(x)
         self.y = torch.as_tensor(y)
         if self.x is not None and self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"probe x and y must have the same length, got {self.x.shape[0]} and {self.y.shape[0]}")
-        self.estimator = epochs_estimator(estimator)
-        self.x_compressor = x_compressor
-        self.x_dims = x_dims
-        self.x_transform = x_transform
-        self.layer_compressor = layer_compressor
-        self.layer_dims = layer_dims
-        self.layer_transform = dict(layer_transform) if isinstance(layer_transform, Mapping) else layer_transform
-        self.chain = chain
-        self.strict = strict
-        self.seed = seed
-        self.threads = None if threads is None else check_positive_int(threads, "threads")
         self.history = history if history is not None else InformationPlaneHistory()
         self.x_compression_s: float | None = None
         self._x_codes: torch.Tensor | None = None
-        self._x_failed = False
         self._plane: InformationPlaneEstimator | None = None
         self._warned: set[tuple[str, str]] = set()
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def estimator(self) -> MutualInformationEstimator:
+        """The estimator of every point (``config.estimator``)."""
+        return self.config.estimator
 
     # ------------------------------------------------------------------ the three steps
     def capture(self, model: nn.Module, layers: Sequence[str] | None = None, *,
                 select: Selector | Mapping[str, Selector] | None = None, batch_size: int = 1024,
-                noise_on: bool = True, epoch: int = 0) -> dict[str, torch.Tensor | Exception]:
+                noise_on: bool = True, epoch: int = 0) -> dict[str, torch.Tensor | Failure]:
         """Run the probe through ``model`` once and record ``layers`` (see ``ibkit.capture``).
 
         Returns:
-            ``layer -> (N, features)`` outputs, or the error that layer raised.
+            ``layer -> (N, features)`` outputs, or why that layer could not be recorded.
         """
         recorder = LayerRecorder.for_module(model, layers, select)
         if self.x is None:
             raise ValueError("this analysis has no probe inputs x to run through the model")
         return capture_activations(model, recorder, self.x, batch_size=batch_size,
-                                   noise_on=noise_on, seed=capture_seed(self.seed, epoch, 0))
+                                   noise_on=noise_on, seed=capture_seed(self.config.seed, epoch, 0))
 
-    def estimate(self, activations: Activations, epoch: int, capture_s: float = 0.0,
-                 device: torch.device | str | None = None) -> list[PlanePoint]:
-        """Compress and estimate every layer, record the epoch in :attr:`history`; one point per layer.
+    def analyse_activations(self, activations: Activations, epoch: int, capture_s: float = 0.0,
+                            device: torch.device | str | None = None) -> EpochResult:
+        """Compress and estimate every layer and record the epoch in :attr:`history`.
 
         Args:
-            activations: ``layer -> (N, features)`` outputs (or an error, recorded as a gap).
+            activations: ``layer -> (N, features)`` outputs (or a :class:`~ibkit.errors.Failure`,
+                recorded as a gap).
             epoch: the epoch the points belong to.
             capture_s: seconds the capture took, kept in the epoch's timing.
             device: where to compress and estimate (default: the activations' device).
 
-        Raises:
-            Exception: with ``strict``, the first failure; otherwise the first failure that is not a
-                data error (:data:`DATA_ERRORS`), after every layer is done and the epoch recorded.
-        """
-        self._failures: list[BaseException] = []
-        device = device or _device_of(activations)
-        # Threads share the CPU's cores; an accelerator runs one layer's kernels at a time anyway
-        # (and some of torch's CUDA libraries must not be first loaded from two threads at once).
-        threads = (self.threads or torch.get_num_threads()) if device is None or torch.device(device).type == "cpu" else 1
-        with ThreadPoolExecutor(max(1, min(len(activations), threads)), thread_name_prefix="ibkit-plane") as pool:
-            started = time.perf_counter()
-            codes = dict(zip(activations, pool.map(lambda item: self._layer_codes(*item, device),
-                                                   activations.items())))
-            compression_s = time.perf_counter() - started
+        Returns:
+            The epoch's points (one per layer, in order), timing and failures. A failure that is
+            not a data error is for the caller to raise (:meth:`EpochResult.error`).
 
-            started = time.perf_counter()
-            plane = self._plane_estimator(device, epoch)
-            methods = self.history.methods()
-            points = list(tqdm(pool.map(lambda item: self._point(plane, epoch, *item, methods), codes.items()),
-                               desc=f"information plane, epoch {epoch}", total=len(codes), leave=False,
-                               disable=None, file=sys.stderr))
-        if self.chain:
+        Raises:
+            Exception: with ``strict``, the first failure, at once.
+        """
+        device = torch.device(device) if device is not None else _device_of(activations)
+        pool = self._pool_of(self.config.threads_on(device))
+        started = time.perf_counter()
+        codes = dict(zip(activations, pool.map(in_callers_context(lambda item: self._layer_codes(*item, device)),
+                                               activations.items())))
+        compression_s = time.perf_counter() - started
+
+        first_x_compression = self._plane is None
+        started = time.perf_counter()
+        plane = self._plane_estimator(device, epoch)
+        methods = self.history.methods()
+        outcomes = list(tqdm(pool.map(in_callers_context(lambda item: self._point(plane, epoch, *item, methods)),
+                                      codes.items()),
+                             desc=f"information plane, epoch {epoch}", total=len(codes), leave=False,
+                             disable=None, file=sys.stderr))
+        x_compression_s = self.x_compression_s if first_x_compression else None
+        estimation_s = time.perf_counter() - started - (x_compression_s or 0.0)
+        points = [point for point, _ in outcomes]
+        if self.config.chain:
             points = flag_compression_loss(points)
-        estimation_s = time.perf_counter() - started
-        self.history.record(points, EpochTiming(epoch, capture_s, compression_s, estimation_s))
-        if self._failures:
-            raise self._failures[0]
-        return points
+        timing = EpochTiming(epoch, capture_s, compression_s, estimation_s, x_compression_s)
+        self.history.record(points, timing)
+        return EpochResult(points, timing, [failure for _, failures in outcomes for failure in failures])
 
     def analyse(self, model: nn.Module, epoch: int = 0, layers: Sequence[str] | None = None,
-                **capture_kwargs: Any) -> list[PlanePoint]:
-        """:meth:`capture` then :meth:`estimate`: the plane points of ``model``'s layers now."""
+                **capture_kwargs: Any) -> EpochResult:
+        """:meth:`capture` then :meth:`analyse_activations`: the plane points of ``model``'s layers now."""
         started = time.perf_counter()
         activations = self.capture(model, layers, epoch=epoch, **capture_kwargs)
-        return self.estimate(activations, epoch, capture_s=time.perf_counter() - started)
+        return self.analyse_activations(activations, epoch, capture_s=time.perf_counter() - started)
+
+    def settings(self) -> dict[str, Any]:
+        """The analysis settings, as written to ``information_plane.json``."""
+        return {"probe_size": int(self.y.shape[0]), **self.config.settings(), "x_compression_s": self.x_compression_s}
+
+    def close(self) -> None:
+        """Stop the threads of the layer pool (a later analysis starts new ones)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     # ------------------------------------------------------------------ internals
-    def x_codes(self, device: torch.device | str | None = None) -> torch.Tensor | None:
+    def _pool_of(self, threads: int) -> ThreadPoolExecutor:
+        """The one pool of layer threads, sized for the device (kept from epoch to epoch)."""
+        if self._pool is None or self._pool._max_workers != threads:
+            self.close()
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ibkit-plane")
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+        return self._pool
+
+    def x_codes(self, device: torch.device | None = None) -> torch.Tensor | None:
         """Probe codes ``(N, x_dims)``, computed once; ``None`` if the inputs are skipped or failed."""
-        if self.x is None or self._x_failed:
-            return None
-        if self._x_codes is None:
-            started = time.perf_counter()
-            try:
-                x = self.x if device is None else self.x.to(device)
-                if self.x_compressor in (None, "pca"):
-                    codes = unit_codes(x, self.x_dims, self.x_transform, None if self.x_compressor is None else PCA)
-                else:
-                    codes = self._x_compressor(device).fit_transform(x)
-                self._x_codes = torch.as_tensor(codes).detach().flatten(1).to(device or x.device)
-            except DATA_ERRORS as error:
-                if self.strict:
-                    raise
-                self._x_failed = True
-                warnings.warn(f"InformationPlane: compressing the probe inputs failed ({error}); "
-                              "I(X;L) is left out of every epoch", UserWarning, stacklevel=3)
+        if self.x is None or self.x_compression_s is not None:
+            return self._x_codes
+        started = time.perf_counter()
+        try:
+            x = self.x if device is None else self.x.to(device)
+            config = self.config
+            if config.x_compressor in (None, "pca"):
+                codes = unit_codes(x, config.x_dims, config.x_transform, None if config.x_compressor is None else PCA)
+            else:
+                codes = self._x_compressor(device).fit_transform(x)
+            self._x_codes = torch.as_tensor(codes).detach().flatten(1).to(device or x.device)
+        except DataError as error:
+            if self.config.strict:
+                raise
+            report(EstimateWarning(f"InformationPlane: compressing the probe inputs failed ({error}); "
+                                   "I(X;L) is left out of every epoch", "x", "gap"))
+        finally:
             self.x_compression_s = time.perf_counter() - started
         return self._x_codes
 
-    def _x_compressor(self, device: torch.device | str | None) -> Any:
+    def _x_compressor(self, device: torch.device | None) -> Any:
         """The X compressor object (an autoencoder or the user's); a named autoencoder trains on ``device``."""
-        if self.x_compressor == "autoencoder":
-            return AutoencoderCompressor(self.x_dims, seed=self.seed, device=device)
-        return self.x_compressor
+        if self.config.x_compressor == "autoencoder":
+            return AutoencoderCompressor(self.config.x_dims, seed=self.config.seed, device=device)
+        return self.config.x_compressor
 
-    def _plane_estimator(self, device: torch.device | str | None, epoch: int) -> InformationPlaneEstimator:
+    def _plane_estimator(self, device: torch.device | None, epoch: int) -> InformationPlaneEstimator:
         """The estimator of both MIs, built once: it keeps H(X) across layers and epochs."""
         if self._plane is None:
             x_codes = self.x_codes(device)
@@ -257,41 +285,43 @@ class InformationPlaneAnalysis:
             with self._warnings_once("x", epoch):
                 try:
                     self._plane = InformationPlaneEstimator(x_codes, labels, self.estimator)
-                except DATA_ERRORS as error:
-                    if self.strict or x_codes is None:
+                except DataError as error:
+                    if self.config.strict or x_codes is None:
                         raise
-                    warnings.warn(f"InformationPlane: the probe codes are unusable ({error}); I(X;L) is left "
-                                  "out of every epoch", UserWarning, stacklevel=2)
+                    report(EstimateWarning(f"InformationPlane: the probe codes are unusable ({error}); I(X;L) is "
+                                           "left out of every epoch", "x", "gap"))
                     self._plane = InformationPlaneEstimator(None, labels, self.estimator)
         return self._plane
 
-    def _layer_codes(self, layer: str, activations: torch.Tensor | Exception,
-                     device: torch.device | str | None) -> torch.Tensor | BaseException:
-        """``(N, units)`` layer outputs -> ``(N, ≤ layer_dims)`` codes (see ``unit_codes``), or the error."""
-        if isinstance(activations, Exception):
+    def _layer_codes(self, layer: str, activations: torch.Tensor | Failure,
+                     device: torch.device | None) -> torch.Tensor | Failure:
+        """``(N, units)`` layer outputs -> ``(N, ≤ layer_dims)`` codes (see ``unit_codes``), or the failure."""
+        if isinstance(activations, Failure):
             return activations
         try:
             activations = activations.to(device) if device is not None else activations
             n_bad = int((~torch.isfinite(activations)).any(dim=1).sum())
             if n_bad:
-                raise ValueError(f"{n_bad} of {activations.shape[0]} samples have NaN or inf activations")
-            transform = self.layer_transform.get(layer, "auto") if isinstance(self.layer_transform, dict) \
-                else self.layer_transform
-            compressor = PCA if self.layer_compressor == "pca" else self.layer_compressor
-            return unit_codes(activations, self.layer_dims, transform, compressor)
+                raise DataError(f"{n_bad} of {activations.shape[0]} samples have NaN or inf activations")
+            compressor = PCA if self.config.layer_compressor == "pca" else self.config.layer_compressor
+            return unit_codes(activations, self.config.layer_dims, self.config.transform_of(layer), compressor)
         except Exception as error:  # a gap now; _gap decides whether it is raised
-            return error
+            if self.config.strict:
+                raise
+            return Failure.of("compression", error)
 
-    def _point(self, plane: InformationPlaneEstimator, epoch: int, layer: str, code: torch.Tensor | BaseException,
-               methods: Mapping[tuple[str, str], str]) -> PlanePoint:
-        """One layer's estimates: NaN with its reason where a step failed (a warning, or an error when
-        strict), the curve's method kept, values above log N censored to that lower bound."""
+    def _point(self, plane: InformationPlaneEstimator, epoch: int, layer: str, code: torch.Tensor | Failure,
+               methods: Mapping[tuple[str, str], str]) -> tuple[PlanePoint, list[Failure]]:
+        """One layer's estimates and failures: NaN with its reason where a step failed (with a warning),
+        the curve's method kept, values above log N censored to that lower bound."""
         fields: dict[str, Any] = {}
         for quantity in QUANTITIES:
             fields.update({quantity: math.nan, f"{quantity}_stderr": math.nan})
-        if isinstance(code, BaseException):
-            self._gap(epoch, layer, "capture or compression", code)
-            return PlanePoint(epoch=epoch, layer=layer, I_XL_error=str(code), I_YL_error=str(code), **fields)
+        if isinstance(code, Failure):
+            self._warn_gap(epoch, layer, code)
+            return PlanePoint(epoch=epoch, layer=layer, I_XL_error=code.message, I_YL_error=code.message,
+                              **fields), [code]
+        failures = []
         estimators = {"I_XL": plane.i_xl if plane.x is not None else None, "I_YL": plane.i_yl}
         with self._warnings_once(layer, epoch):
             for quantity, estimate_of in estimators.items():
@@ -299,31 +329,31 @@ class InformationPlaneAnalysis:
                     continue
                 try:
                     estimate = estimate_of(code, layer, method=methods.get((layer, quantity)))
-                except Exception as error:  # a gap now; _gap decides whether it is raised
-                    self._gap(epoch, layer, QUANTITIES[quantity], error)
-                    fields[f"{quantity}_error"] = str(error)
+                except Exception as error:
+                    if self.config.strict:
+                        raise
+                    failures.append(Failure.of(QUANTITIES[quantity], error))
+                    fields[f"{quantity}_error"] = failures[-1].message
                     continue
                 limit = resolution_limit(estimate.n)
                 fields.update({quantity: min(estimate.value, limit), f"{quantity}_stderr": estimate.stderr,
                                f"{quantity}_method": estimate.method, f"{quantity}_censored": estimate.value > limit})
-        return PlanePoint(epoch=epoch, layer=layer, **fields)
+        for failure in failures:
+            self._warn_gap(epoch, layer, failure)
+        return PlanePoint(epoch=epoch, layer=layer, **fields), failures
 
-    def _gap(self, epoch: int, layer: str, what: str, error: BaseException) -> None:
-        """Record a failed step as a gap with a warning; raise at once if strict, and keep any error
-        other than a data error to raise at the end of the epoch."""
-        if self.strict:
-            raise error
-        if not isinstance(error, DATA_ERRORS):
-            self._failures.append(error)
-        warnings.warn(f"InformationPlane: {what} for layer {layer!r} at epoch {epoch} failed ({error}); "
-                      "recorded as a gap", UserWarning, stacklevel=4)
+    @staticmethod
+    def _warn_gap(epoch: int, layer: str, failure: Failure) -> None:
+        report(EstimateWarning(f"InformationPlane: {failure.step} for layer {layer!r} at epoch {epoch} failed "
+                               f"({failure.message}); recorded as a gap", layer, "gap"))
 
     @contextmanager
     def _warnings_once(self, scope: str, epoch: int) -> Iterator[None]:
         """Pass on the estimators' warnings about ``scope`` (a layer or ``"x"``), each kind once.
 
         The warnings are gathered by ``collect_warnings``, which leaves the process's warning
-        filters alone (other threads and the training loop are unaffected).
+        filters alone (other threads and the training loop are unaffected), and passed on with
+        ``report``: an enclosing ``collect_warnings`` (a benchmark's) gathers them in turn.
         """
         with collect_warnings() as caught:
             yield
@@ -331,109 +361,16 @@ class InformationPlaneAnalysis:
             if (scope, message.kind) in self._warned:
                 continue
             self._warned.add((scope, message.kind))
-            warnings.warn(type(message)(f"InformationPlane, epoch {epoch}, {scope!r} (reported once): {message}",
-                                        message.variable, message.kind), stacklevel=4)
-
-    def settings(self) -> dict[str, Any]:
-        """The analysis settings, as written to ``information_plane.json``."""
-        return {
-            "probe_size": int(self.y.shape[0]),
-            "estimator": self.estimator.settings(),
-            "x_compressor": repr(self.x_compressor), "x_dims": self.x_dims, "x_transform": self.x_transform,
-            "layer_compressor": repr(self.layer_compressor), "layer_dims": self.layer_dims,
-            "layer_transform": self.layer_transform, "chain": self.chain,
-            "seed": self.seed, "units": "nats", "x_compression_s": self.x_compression_s,
-        }
+            report(type(message)(f"InformationPlane, epoch {epoch}, {scope!r} (reported once): {message}",
+                                 message.variable, message.kind))
 
 
-def check_compression(x_compressor: Any, x_dims: int = 4, x_transform: str = "auto", layer_compressor: Any = "pca",
-                      layer_dims: int = DEFAULT_LAYER_DIMS, layer_transform: str | Mapping[str, str] = "auto") -> None:
-    """``ValueError`` for compression settings :class:`InformationPlaneAnalysis` does not take.
-
-    ``x_compressor``: ``"pca"``, ``"autoencoder"``, ``None`` or an object with ``fit_transform``;
-    ``layer_compressor``: ``"pca"``, a factory or ``None``; the dims: positive integers; the
-    transforms: names from ``ibkit.compression.units.UNIT_TRANSFORMS`` (``x_transform`` other than
-    ``"auto"``/``"none"`` only before ``"pca"`` or no compression).
-    """
-    check_positive_int(x_dims, "x_dims")
-    check_positive_int(layer_dims, "layer_dims")
-    if x_compressor not in (None, "pca", "autoencoder") and not hasattr(x_compressor, "fit_transform"):
-        raise ValueError(f"x_compressor must be 'pca', 'autoencoder', None or an object with fit_transform, "
-                         f"got {x_compressor!r}")
-    if layer_compressor is not None and layer_compressor != "pca" and not callable(layer_compressor):
-        raise ValueError(f"layer_compressor must be 'pca', a factory n_components -> compressor or None, "
-                         f"got {layer_compressor!r}")
-    check_unit_transform(x_transform)
-    if x_compressor not in (None, "pca") and x_transform not in ("auto", "none"):
-        raise ValueError(f"x_transform={x_transform!r} applies before 'pca' or no compression; an autoencoder "
-                         "or compressor object takes the inputs as they are (x_transform='auto' or 'none')")
-    for transform in (layer_transform.values() if isinstance(layer_transform, Mapping) else [layer_transform]):
-        check_unit_transform(transform)
-
-
-def resolution_limit(n: int) -> float:
-    """``log N`` nats: above it an estimate from N samples is reported as a lower bound (censored).
-
-    N samples can tell apart at most about N distinct values of one variable given the other, so
-    no non-parametric estimate resolves more than ``log N`` nats of dependence; what an estimator
-    reads beyond it rests on its bias model, not on the sample.
-    """
-    return math.log(max(n, 2))
-
-
-def flag_compression_loss(points: Sequence[PlanePoint]) -> list[PlanePoint]:
-    """``points`` (one epoch, layers in chain order) with the data-processing violations flagged.
-
-    For a chain ``X → L1 → L2 → …`` both ``I(X; L_i)`` and ``I(Y; L_i)`` are non-increasing in
-    ``i``. A layer's finite, uncensored estimate more than ``DPI_STDERRS`` standard errors (of the
-    difference) below a deeper layer's can only come from information lost in compressing it,
-    so it is flagged (``*_compression_loss``) as a lower bound.
-    """
-    flagged = list(points)
-    for quantity in QUANTITIES:
-        for i, point in enumerate(flagged):
-            value, stderr = getattr(point, quantity), getattr(point, f"{quantity}_stderr")
-            if not math.isfinite(value) or getattr(point, f"{quantity}_censored"):
-                continue
-            for deeper in points[i + 1:]:
-                gap = getattr(deeper, quantity) - value
-                if gap > DPI_STDERRS * math.hypot(stderr, getattr(deeper, f"{quantity}_stderr")):
-                    flagged[i] = dataclasses.replace(flagged[i], **{f"{quantity}_compression_loss": True})
-                    break
-    return flagged
+def in_callers_context(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` run, in whatever thread, in a copy of the calling thread's context variables, so
+    that a ``collect_warnings`` around the analysis gathers the layer threads' warnings too."""
+    context = contextvars.copy_context()
+    return lambda *args: context.copy().run(function, *args)
 
 
 def _device_of(activations: Activations) -> torch.device | None:
     return next((value.device for value in activations.values() if isinstance(value, torch.Tensor)), None)
-
-
-def prediction_floor(probabilities: Any, labels: Any) -> Estimate:
-    """``H(Y) − CE``: the lower bound on ``I(Y; L)`` that a layer's own class probabilities give.
-
-    Any predictor ``q(y | l)`` bounds ``I(Y; L) ≥ H(Y) − E[−log q(Y | L)]`` (Barber & Agakov,
-    2003), and a classifier's softmax output ``L`` is one for itself. An estimate of ``I(Y; L)``
-    for the output layer that sits below this floor by more than a few standard errors is an
-    estimator or compression artefact, not a property of the network.
-
-    Args:
-        probabilities: ``(N, C)`` class probabilities (rows on the simplex) or log-probabilities.
-        labels: ``(N,)`` integer labels in ``0..C−1``.
-
-    Returns:
-        The floor in nats with the standard error of its per-sample terms
-        ``log q(y_i | l_i) − log p̂(y_i)`` (independent given the label frequencies).
-    """
-    values = torch.as_tensor(probabilities).detach().to(torch.float64).flatten(1)
-    codes = as_labels(labels, "labels", values.device)  # validated; codes 0..K−1 for the frequencies
-    classes = torch.as_tensor(labels).to(values.device).long().reshape(-1)
-    check_same_length(values, classes, "probabilities", "labels")
-    if is_log_probability(values):
-        log_q = values
-    elif is_probability(values):
-        log_q = values.clamp_min(torch.finfo(torch.float64).tiny).log()
-    else:
-        raise ValueError("probabilities must be rows of class probabilities or log-probabilities")
-    if int(classes.min()) < 0 or int(classes.max()) >= values.shape[1]:
-        raise ValueError(f"labels must be class indices in 0..{values.shape[1] - 1}, one per probability column")
-    terms = log_q.gather(1, classes[:, None]).squeeze(1) + label_entropy_terms(codes)
-    return Estimate.from_terms(terms, "prediction")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ibkit.errors import DataError, Failure
 from ibkit.layers import eval_noise
 
 #: Picks the tensor to record from a layer's output (tensor, tuple, dict, ...).
@@ -27,7 +28,7 @@ def first_tensor(output: Any) -> torch.Tensor:
     """Default selector: the output itself, the first tensor of a tuple/list, or the first value of a dict.
 
     Raises:
-        ValueError: the output holds no tensor at that position.
+        DataError: the output holds no tensor at that position.
     """
     if isinstance(output, torch.Tensor):
         return output
@@ -35,7 +36,7 @@ def first_tensor(output: Any) -> torch.Tensor:
         return first_tensor(next(iter(output.values())))
     if isinstance(output, (tuple, list)) and output:
         return first_tensor(output[0])
-    raise ValueError(
+    raise DataError(
         f"cannot pick a tensor from a layer output of type {type(output).__name__}; "
         "pass select=<callable returning a tensor> to InformationPlane"
     )
@@ -120,7 +121,7 @@ class LayerRecorder:
             self._select = {name: select for name in self.layers}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._outputs: dict[str, list[torch.Tensor]] = {}
-        self._errors: dict[str, Exception] = {}
+        self._errors: dict[str, Failure] = {}
 
     @classmethod
     def for_module(
@@ -140,10 +141,10 @@ class LayerRecorder:
             try:
                 tensor = self._select[name](output)
                 if not isinstance(tensor, torch.Tensor):
-                    raise ValueError(f"select returned {type(tensor).__name__}, expected a tensor")
+                    raise DataError(f"select returned {type(tensor).__name__}, expected a tensor")
                 self._outputs[name].append(tensor.detach().flatten(1).float())
-            except ValueError as error:
-                self._errors[name] = ValueError(f"layer {name!r}: {error}")
+            except ValueError as error:  # DataError from first_tensor, or the user's select
+                self._errors[name] = Failure("capture", f"layer {name!r}: {error}")
 
         return record
 
@@ -165,18 +166,16 @@ class LayerRecorder:
             handle.remove()
         self._handles.clear()
 
-    def results(self, n_batches: int) -> dict[str, torch.Tensor | Exception]:
-        """``name -> (N, features)`` float32 activations, or the error that layer raised."""
-        out: dict[str, torch.Tensor | Exception] = {}
+    def results(self, n_batches: int) -> dict[str, torch.Tensor | Failure]:
+        """``name -> (N, features)`` float32 activations, or why that layer could not be recorded."""
+        out: dict[str, torch.Tensor | Failure] = {}
         for name in self.layers:
             chunks = self._outputs.get(name, [])
             if name in self._errors:
                 out[name] = self._errors[name]
             elif len(chunks) != n_batches:
-                out[name] = ValueError(
-                    f"layer {name!r} ran {len(chunks)} times for {n_batches} batches; pick a module "
-                    "that runs exactly once per forward pass"
-                )
+                out[name] = Failure("capture", f"layer {name!r} ran {len(chunks)} times for {n_batches} batches; "
+                                    "pick a module that runs exactly once per forward pass")
             else:
                 out[name] = torch.cat(chunks)
         self._outputs = {}
@@ -192,7 +191,7 @@ def capture_activations(
     noise_on: bool,
     seed: int,
     forward: Callable[[nn.Module, torch.Tensor], Any] | None = None,
-) -> dict[str, torch.Tensor | Exception]:
+) -> dict[str, torch.Tensor | Failure]:
     """One ``no_grad`` forward pass of ``inputs`` through ``module`` recording the chosen layers.
 
     Args:
@@ -205,7 +204,8 @@ def capture_activations(
         forward: ``forward(module, x)``; default ``module(x)``.
 
     Returns:
-        ``name -> (N, features)`` float32 activations on the module's device, or the layer's error.
+        ``name -> (N, features)`` float32 activations on the module's device, or the layer's
+        :class:`~ibkit.errors.Failure`.
     """
     device = next(module.parameters(), torch.empty(0)).device
     call = forward or (lambda net, x: net(x))

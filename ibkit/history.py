@@ -12,12 +12,13 @@ import math
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ibkit.errors import Failure
 from ibkit.plotting import plot_information_plane
 from ibkit.report import write_csv
 
@@ -65,12 +66,38 @@ class PlanePoint:
 
 @dataclass(frozen=True)
 class EpochTiming:
-    """Wall-clock seconds spent analysing one epoch, by stage."""
+    """Wall-clock seconds spent analysing one epoch, by stage.
+
+    ``x_compression_s`` is the one-off compression of the probe inputs, on the epoch that did it
+    (``None`` on the others).
+    """
 
     epoch: int
     capture_s: float
     compression_s: float
     estimation_s: float
+    x_compression_s: float | None = None
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """What analysing one epoch produced: a point per layer, the timing, and every failed step.
+
+    ``failures`` holds data failures (the gaps, whose reasons are also on the points) and any
+    other error, which the caller raises after recording and logging the epoch (:meth:`error`).
+    """
+
+    points: list[PlanePoint]
+    timing: EpochTiming
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def epoch(self) -> int:
+        return self.timing.epoch
+
+    def error(self) -> BaseException | None:
+        """The first failure that is not a data error (a bug, CUDA out of memory), to be raised."""
+        return next((failure.exception() for failure in self.failures if not failure.data), None)
 
 
 COLUMNS = tuple(f.name for f in fields(PlanePoint))
@@ -88,6 +115,7 @@ class InformationPlaneHistory:
     def __init__(self) -> None:
         self._points: dict[int, list[PlanePoint]] = {}
         self._timings: dict[int, EpochTiming] = {}
+        self._methods: dict[tuple[str, str], str] = {}
         self._lock = threading.RLock()
 
     def record(self, points: Sequence[PlanePoint], timing: EpochTiming) -> None:
@@ -98,6 +126,8 @@ class InformationPlaneHistory:
         with self._lock:
             self._points[timing.epoch] = list(points)
             self._timings[timing.epoch] = timing
+            for key, method in curve_methods(points).items():
+                self._methods.setdefault(key, method)
 
     @property
     def epochs(self) -> list[int]:
@@ -157,13 +187,8 @@ class InformationPlaneHistory:
 
     def methods(self) -> dict[tuple[str, str], str]:
         """``(layer, quantity) -> method`` of the first recorded estimate of each curve."""
-        found: dict[tuple[str, str], str] = {}
-        for point in self.rows():
-            for quantity in QUANTITIES:
-                method = getattr(point, f"{quantity}_method")
-                if method:
-                    found.setdefault((point.layer, quantity), method)
-        return found
+        with self._lock:
+            return dict(self._methods)
 
     def figure(self) -> Figure:
         """The information plane of every recorded epoch (see ``ibkit.plotting.plot_information_plane``).
@@ -198,6 +223,7 @@ class InformationPlaneHistory:
         timings = {int(timing["epoch"]): EpochTiming(**timing) for timing in state.get("timings", [])}
         with self._lock:
             self._points, self._timings = points, timings
+            self._methods = curve_methods(self.rows())
 
     def write(self, directory: str, stem: str = "information_plane", settings: Mapping[str, Any] | None = None) -> tuple[str, str]:
         """Write ``<stem>.csv`` (points) and ``<stem>.json`` (points, timings, settings).
@@ -213,6 +239,17 @@ class InformationPlaneHistory:
         with open(json_path, "w") as handle:
             json.dump(_json_safe(document), handle, indent=1)
         return csv_path, json_path
+
+
+def curve_methods(rows: Sequence[PlanePoint]) -> dict[tuple[str, str], str]:
+    """``(layer, quantity) -> method`` of the first estimate of each curve among ``rows`` (in epoch order)."""
+    found: dict[tuple[str, str], str] = {}
+    for point in rows:
+        for quantity in QUANTITIES:
+            method = getattr(point, f"{quantity}_method")
+            if method:
+                found.setdefault((point.layer, quantity), method)
+    return found
 
 
 def _json_safe(value: Any) -> Any:

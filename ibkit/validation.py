@@ -1,7 +1,9 @@
 """Input checks shared by every estimator: shapes, finiteness, sample counts, labels.
 
-Each helper raises ``ValueError`` with a message naming the argument and the problem, so a
-user sees what is wrong with their data rather than a NaN estimate.
+Each helper raises an error with a message naming the argument and the problem, so a user sees
+what is wrong with their data rather than a NaN estimate: :class:`~ibkit.errors.DataError` (a
+``ValueError``) where the data cannot be estimated (no samples, NaN/inf, too few samples, lengths
+that differ), a plain ``ValueError`` for a wrong type or parameter.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ibkit.errors import DataError
 
 
 def as_samples(data: Any, name: str, device: torch.device | str | None = None) -> torch.Tensor:
@@ -24,7 +28,8 @@ def as_samples(data: Any, name: str, device: torch.device | str | None = None) -
         device: target device; defaults to the input's own device (CPU for numpy).
 
     Raises:
-        ValueError: no samples, no features, or NaN/inf values.
+        DataError: no samples, no features, or NaN/inf values.
+        ValueError: a boolean or complex dtype.
     """
     tensor = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
     if tensor.dtype == torch.bool or tensor.is_complex():
@@ -37,13 +42,13 @@ def as_samples(data: Any, name: str, device: torch.device | str | None = None) -
     elif tensor.ndim > 2:
         tensor = tensor.flatten(1)
     if tensor.shape[0] == 0:
-        raise ValueError(f"{name} has 0 samples")
+        raise DataError(f"{name} has 0 samples")
     if tensor.shape[1] == 0:
-        raise ValueError(f"{name} has 0 features")
+        raise DataError(f"{name} has 0 features")
     bad = ~torch.isfinite(tensor)
     if bool(bad.any()):
         rows = int(bad.any(dim=1).sum())
-        raise ValueError(f"{name} contains NaN or inf values in {rows} of {tensor.shape[0]} samples")
+        raise DataError(f"{name} contains NaN or inf values in {rows} of {tensor.shape[0]} samples")
     return tensor
 
 
@@ -59,10 +64,10 @@ def as_labels(data: Any, name: str, device: torch.device | str | None = None) ->
     tensor = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
     tensor = tensor.to(device=device or tensor.device)
     if tensor.ndim == 0 or tensor.shape[0] == 0:
-        raise ValueError(f"{name} has 0 samples")
+        raise DataError(f"{name} has 0 samples")
     if tensor.is_floating_point():
         if not bool(torch.isfinite(tensor).all()):
-            raise ValueError(f"{name} contains NaN or inf; discrete labels must be integers")
+            raise DataError(f"{name} contains NaN or inf; discrete labels must be integers")
         if not bool((tensor == tensor.round()).all()):
             raise ValueError(
                 f"{name} has non-integer values but was declared discrete; pass integer class "
@@ -76,9 +81,9 @@ def as_labels(data: Any, name: str, device: torch.device | str | None = None) ->
 
 
 def check_same_length(x: torch.Tensor, y: torch.Tensor, x_name: str = "x", y_name: str = "y") -> None:
-    """Raise ``ValueError`` unless ``x`` and ``y`` hold the same number of samples."""
+    """Raise ``DataError`` unless ``x`` and ``y`` hold the same number of samples."""
     if x.shape[0] != y.shape[0]:
-        raise ValueError(
+        raise DataError(
             f"{x_name} and {y_name} must have the same number of samples, "
             f"got {x.shape[0]} and {y.shape[0]}"
         )
@@ -128,6 +133,6 @@ def check_k(k: Any) -> int | str:
 
 
 def check_enough_samples(n: int, minimum: int, name: str, reason: str) -> None:
-    """Raise ``ValueError`` unless ``n >= minimum``; ``reason`` says why that many are needed."""
+    """Raise ``DataError`` unless ``n >= minimum``; ``reason`` says why that many are needed."""
     if n < minimum:
-        raise ValueError(f"{name} has {n} samples, too few: {reason}")
+        raise DataError(f"{name} has {n} samples, too few: {reason}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import lightning
 import pytest
 import torch
 from digits_mlp import digits_loaders, seeded_model
@@ -12,8 +13,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_callback import NO_TB_WARNING, fast_callback, make_trainer
 
+from ibkit import DigitsDataModule
+from ibkit.callbacks import InformationPlane
 from ibkit.callbacks.background import EpochQueue
-from ibkit.estimators import KSG, WeightedKozachenkoLeonenko
+from ibkit.estimators import KSG, WeightedKozachenkoLeonenko, make_estimator
+from ibkit.history import EpochResult, EpochTiming
+from ibkit.models import MNISTClassifier
 
 LAYERS = ["hidden1", "out"]
 
@@ -25,13 +30,29 @@ def fit(root, callback, epochs: int = 3, **kwargs):
     return trainer
 
 
-def test_the_queue_hands_back_jobs_in_order():
-    queue = EpochQueue()
+def result_of(epoch: int, wait_s: float = 0.0) -> EpochResult:
+    time.sleep(wait_s)
+    return EpochResult([], EpochTiming(epoch, 0.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_the_queue_hands_back_results_in_order(background):
+    queue = EpochQueue(background)
     for epoch in range(3):
-        queue.submit(epoch, lambda epoch=epoch: None if epoch != 1 else ValueError("epoch 1"))
-    done = list(queue.finished(wait=True))
-    assert [epoch for epoch, _ in done] == [0, 1, 2] and isinstance(done[1][1], ValueError)
+        queue.submit(epoch, {}, 0.0, lambda epoch=epoch: result_of(epoch, 0.05 * (2 - epoch)))
+    assert [result.epoch for result in queue.finished(wait=True)] == [0, 1, 2]
     assert len(queue) == 0
+    queue.close()
+
+
+def test_a_full_queue_waits_for_the_oldest_or_skips_the_new_epoch():
+    queue = EpochQueue()
+    queue.submit(0, {}, 0.0, lambda: result_of(0, 0.3))
+    with pytest.warns(UserWarning, match="epoch 1 is not analysed"):
+        assert not queue.make_room(1, limit=1, when_full="skip")
+    started = time.perf_counter()
+    assert queue.make_room(1, limit=1, when_full="wait") and time.perf_counter() - started > 0.1
+    assert queue.pending() == [] and [result.epoch for result in queue.finished()] == [0]
     queue.close()
 
 
@@ -93,3 +114,31 @@ def test_a_background_failure_stops_the_run_and_keeps_the_history(tmp_path):
     with pytest.raises(RuntimeError, match="a bug in the estimator"):
         fit(tmp_path, callback, epochs=2)
     assert callback.history.epochs == [0]
+
+
+def main_job_run(root, **settings) -> tuple[InformationPlane, dict[str, torch.Tensor]]:
+    """Two epochs of the main job (the stochastic classifier on digits: noise layers and dropout draw
+    from torch's process-wide generator while it trains) with the callback's defaults."""
+    lightning.seed_everything(0, verbose=False)
+    data = DigitsDataModule()
+    model = MNISTClassifier(input_shape=data.input_shape)
+    callback = InformationPlane(layers=["L2", "L4", "probs"], log_figure=False, **settings)
+    make_trainer(root, 2, [callback]).fit(model, datamodule=data)
+    return callback, model.state_dict()
+
+
+@pytest.mark.filterwarnings(NO_TB_WARNING)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("estimator", ["wkl", "nwj"], ids=["default", "trained estimator"])
+def test_background_equals_synchronous_on_the_main_job_defaults(tmp_path, estimator):
+    """The autoencoder X compressor and a trained estimator draw their random numbers in the worker
+    thread: from private generators, so neither the points nor the trained network change."""
+    def settings():
+        return {} if estimator == "wkl" else {"estimator": make_estimator("nwj", max_epochs=3, warm_start=True)}
+
+    synchronous, weights = main_job_run(tmp_path / "sync", **settings())
+    background, background_weights = main_job_run(tmp_path / "async", asynchronous=True, **settings())
+    assert synchronous.history.epochs == [0, 1]
+    assert background.history.rows() == synchronous.history.rows()
+    assert all(torch.equal(weights[name], background_weights[name]) for name in weights)
+    assert {point.I_XL_method for point in synchronous.history.rows()} == {estimator}

@@ -18,8 +18,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ibkit.callbacks import EpochTiming, InformationPlane, InformationPlaneHistory, PlanePoint
-from ibkit.callbacks.probe import pad_rows, shard_bounds, unpad_gathered
+from ibkit.callbacks.distributed import pad_rows, shard_bounds, unpad_gathered
 from ibkit.capture import LayerRecorder, capture_activations, first_tensor, resolve_layers
+from ibkit.errors import Failure
 from ibkit.estimators import DegenerateDataWarning, EstimateWarning
 from ibkit.layers import AdditiveGaussianNoise
 from ibkit.plotting import plot_information_plane
@@ -234,7 +235,7 @@ def test_layer_run_twice_per_forward_is_an_error_not_a_result():
     net = nn.Sequential(shared, nn.Tanh(), shared)
     out = capture_activations(net, LayerRecorder({"0": shared}), torch.ones(10, 3), batch_size=5,
                               noise_on=True, seed=0)
-    assert isinstance(out["0"], ValueError) and "ran 4 times for 2 batches" in str(out["0"])
+    assert isinstance(out["0"], Failure) and "ran 4 times for 2 batches" in out["0"].message
 
 
 # ---------------------------------------------------------------- probe and sharding

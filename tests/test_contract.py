@@ -13,6 +13,7 @@ from test_package import readme_code
 
 import ibkit
 from ibkit import InformationPlaneAnalysis
+from ibkit.errors import DataError
 from ibkit.estimators import (
     KSG,
     METHODS,
@@ -108,8 +109,10 @@ def plane_probe(n: int = 1_500) -> tuple[torch.Tensor, torch.Tensor, dict[str, t
 def test_a_bug_in_an_estimate_surfaces_after_the_epoch_is_recorded():
     x, labels, layers = plane_probe()
     analysis = InformationPlaneAnalysis(x, labels, estimator=BrokenOnOneUnit(), x_compressor=None)
-    with pytest.raises(RuntimeError, match="a bug in the estimator"), pytest.warns(UserWarning, match="'narrow'"):
-        analysis.estimate(layers, epoch=0)
+    with pytest.warns(UserWarning, match="'narrow'"):
+        result = analysis.analyse_activations(layers, epoch=0)
+    assert isinstance(result.error(), RuntimeError) and "a bug in the estimator" in str(result.error())
+    assert [(failure.step, failure.data) for failure in result.failures] == [("I(X;L)", False)]
     points = {point.layer: point for point in analysis.history.points(0)}
     assert math.isfinite(points["wide"].I_XL) and math.isfinite(points["narrow"].I_YL)
     assert math.isnan(points["narrow"].I_XL) and "a bug" in points["narrow"].I_XL_error
@@ -120,10 +123,12 @@ def test_data_errors_are_gaps_unless_strict():
     layers["nan"] = torch.full((x.shape[0], 2), float("nan"))
     analysis = InformationPlaneAnalysis(x, labels, x_compressor=None)
     with pytest.warns(UserWarning, match="'nan'"):
-        points = {point.layer: point for point in analysis.estimate(layers, epoch=0)}
+        result = analysis.analyse_activations(layers, epoch=0)
+    points = {point.layer: point for point in result.points}
+    assert result.error() is None and {failure.data for failure in result.failures} == {True}
     assert math.isnan(points["nan"].I_XL) and np.isfinite(points["wide"].I_XL)
-    with pytest.raises(ValueError, match="NaN"):
-        InformationPlaneAnalysis(x, labels, x_compressor=None, strict=True).estimate(layers, epoch=0)
+    with pytest.raises(DataError, match="NaN"):
+        InformationPlaneAnalysis(x, labels, x_compressor=None, strict=True).analyse_activations(layers, epoch=0)
 
 
 def test_set_params_keeps_the_name_in_step_with_the_parameters():

@@ -10,7 +10,7 @@ import torch
 from scipy.special import digamma
 
 import ibkit
-from ibkit.estimators import KSG, DegenerateDataWarning, wkl_weights
+from ibkit.estimators import KSG, DegenerateDataWarning, make_estimator, wkl_weights
 
 
 def gaussian_entropy(cov: np.ndarray) -> float:
@@ -256,7 +256,7 @@ def test_information_plane_estimator_matches_separate_calls(method):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 2_000)
     x = rng.standard_normal((2_000, 3)) + labels[:, None]
-    plane = InformationPlaneEstimator(x, labels, method=method)
+    plane = InformationPlaneEstimator(x, labels, make_estimator(method))
     # Each call of the plane gives exactly what separate calls give.
     for scale in (0.5, 2.0):
         layer = torch.from_numpy(x[:, :2] + scale * rng.standard_normal((2_000, 2)))

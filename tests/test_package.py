@@ -114,19 +114,20 @@ def test_readme_estimator_example_runs_as_written():
 # ----------------------------------------------------------------------------- the analysis core
 def test_trainer_free_analysis_of_a_plain_module():
     from ibkit import InformationPlaneAnalysis
+    from ibkit.errors import Failure
 
     generator = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (600,), generator=generator)
     x = torch.randn(600, 8, generator=generator) + 2.0 * nn.functional.one_hot(y, 8).float()
     net = nn.Sequential(nn.Linear(8, 6), nn.Tanh(), nn.Linear(6, 3))
     analysis = InformationPlaneAnalysis(x, y, x_compressor="pca", x_dims=3, layer_dims=3)
-    points = analysis.analyse(net, epoch=0, layers=["1", "2"])
+    points = analysis.analyse(net, epoch=0, layers=["1", "2"]).points
     assert [p.layer for p in points] == ["1", "2"] and analysis.history.epochs == [0]
     for point in points:
         assert math.isfinite(point.I_XL) and point.I_XL > -2 * point.I_XL_stderr
         assert 0.0 <= point.I_YL <= math.log(3) + 2 * point.I_YL_stderr
     # Activations from anywhere (here: computed by hand) go through the same estimate step.
-    points = analysis.estimate({"hidden": torch.tanh(net[0](x)).detach(), "broken": ValueError("no output")},
-                               epoch=1)
+    points = analysis.analyse_activations({"hidden": torch.tanh(net[0](x)).detach(),
+                                           "broken": Failure("capture", "no output")}, epoch=1).points
     assert math.isfinite(points[0].I_YL) and math.isnan(points[1].I_YL)
     assert analysis.history.epochs == [0, 1]

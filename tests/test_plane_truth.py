@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 
 from ibkit import InformationPlaneAnalysis
-from ibkit.analysis import flag_compression_loss, prediction_floor
 from ibkit.benchmarks.plane import accurate
+from ibkit.bounds import flag_compression_loss, prediction_floor
 from ibkit.compression import PCA
 from ibkit.compression.units import (
     helmert_basis,
@@ -25,6 +24,7 @@ from ibkit.compression.units import (
     transform_units,
     unit_codes,
 )
+from ibkit.estimators import collect_warnings
 from ibkit.history import InformationPlaneHistory, PlanePoint
 from ibkit.synthetic.layers import LabelledMixture, StochasticLayer, layer_truth, plane_battery, plane_case
 
@@ -102,9 +102,8 @@ def test_unit_codes_never_rotate_a_layer_that_fits():
 def plane_point(case, n: int, seed: int = 0, **settings) -> PlanePoint:
     x, y, layer = case.sample(n, seed)
     analysis = InformationPlaneAnalysis(x, y, x_compressor=None, **settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return analysis.estimate({case.name: layer}, epoch=0)[0]
+    with collect_warnings():
+        return analysis.analyse_activations({case.name: layer}, epoch=0).points[0]
 
 
 @pytest.mark.parametrize("case", plane_battery("quick"), ids=lambda case: case.name)
@@ -149,10 +148,9 @@ def test_a_curve_keeps_the_method_of_its_first_estimate():
     case = plane_case("linear", 4, 0.3)
     x, y, layer = case.sample(2_000, 0)
     analysis = InformationPlaneAnalysis(x, y, x_compressor=None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        first = analysis.estimate({"a": degenerate(layer), "b": layer}, epoch=0)
-        later = analysis.estimate({"a": layer, "b": degenerate(layer)}, epoch=1)
+    with collect_warnings():
+        first = analysis.analyse_activations({"a": degenerate(layer), "b": layer}, epoch=0).points
+        later = analysis.analyse_activations({"a": layer, "b": degenerate(layer)}, epoch=1).points
     assert [p.I_XL_method for p in first] == ["ksg", "wkl"]  # the fallback for the degenerate layer
     assert [p.I_XL_method for p in later] == ["ksg", "wkl"]  # kept, though the data changed
     assert {p.I_YL_method for p in first + later} == {"wkl"}
@@ -160,9 +158,9 @@ def test_a_curve_keeps_the_method_of_its_first_estimate():
     history = InformationPlaneHistory()
     history.load_state_dict(json.loads(json.dumps(analysis.history.state_dict())))
     resumed = InformationPlaneAnalysis(x, y, x_compressor=None, history=history)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert [p.I_XL_method for p in resumed.estimate({"a": layer, "b": layer}, epoch=2)] == ["ksg", "wkl"]
+    with collect_warnings():
+        points = resumed.analyse_activations({"a": layer, "b": layer}, epoch=2).points
+    assert [p.I_XL_method for p in points] == ["ksg", "wkl"]
 
 
 def point(layer: str, i_xl: float, i_yl: float, stderr: float = 0.05, **flags) -> PlanePoint:

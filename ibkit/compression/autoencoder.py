@@ -19,12 +19,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import update_bn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 from tqdm import tqdm
 
 from ibkit.compression.base import Compressor, as_float_batch
 from ibkit.compression.networks import check_widths, conv_autoencoder, mlp_autoencoder
+from ibkit.errors import DataError
 from ibkit.layers import AdditiveGaussianNoise
+from ibkit.randomness import seeded
 from ibkit.validation import check_choice, check_number, check_positive_int
 
 LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
@@ -44,6 +45,7 @@ class AutoencoderModule(nn.Module):
         loss: ``"l1"`` (mean absolute error, the paper's choice) or ``"mse"``.
         code_noise: standard deviation of the absolute Gaussian noise added to the code during
             training only (a regulariser that spreads the codes; ``0`` disables it).
+        generator: draws the code noise (default: torch's process-wide generator).
     """
 
     def __init__(
@@ -54,13 +56,14 @@ class AutoencoderModule(nn.Module):
         input_scale: float,
         loss: str = "l1",
         code_noise: float = 0.0,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
         self.encoder = encoder
         self.decoder = decoder
-        self.code_noise = AdditiveGaussianNoise(code_noise, relative=False)
+        self.code_noise = AdditiveGaussianNoise(code_noise, relative=False, generator=generator)
         self.register_buffer("input_mean", input_mean.detach().clone().float())
         self.register_buffer("input_scale", torch.tensor(float(input_scale)))
         self.loss = loss
@@ -97,12 +100,7 @@ def _recalibrate_batch_norm(module: AutoencoderModule, train: torch.Tensor) -> N
     """
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
         return
-    batches = DataLoader(
-        TensorDataset(train),
-        sampler=BatchSampler(SequentialSampler(range(train.shape[0])), INFERENCE_BATCH, drop_last=False),
-        batch_size=None,
-    )
-    update_bn(batches, module, device=module.input_mean.device)
+    update_bn(train.split(INFERENCE_BATCH), module, device=module.input_mean.device)
 
 
 class AutoencoderCompressor(Compressor):
@@ -113,7 +111,8 @@ class AutoencoderCompressor(Compressor):
     for images; codes lie in ``(-1, 1)`` (tanh bottleneck). Inputs are centred per feature and
     divided by their overall standard deviation before training, so the defaults work for any
     input scale. Training is reproducible: the weights, the code noise and the data order are
-    drawn from ``seed`` inside a forked RNG (the caller's global RNG state is left untouched).
+    drawn from ``seed`` by private generators (``ibkit.randomness``), never from torch's
+    process-wide one, so training in a background thread beside a training loop is safe.
     After training, BatchNorm statistics are recomputed over the whole training set so that
     eval-mode codes match what the network was trained on. Nothing is written to disk; the
     per-epoch training loss is kept in ``loss_history_``.
@@ -201,17 +200,20 @@ class AutoencoderCompressor(Compressor):
         )
 
     def _build_module(self, train: torch.Tensor, architecture: str) -> AutoencoderModule:
-        if architecture == "mlp":
-            encoder, decoder = mlp_autoencoder(train.shape[1], self.n_components, self.hidden)
-        else:
-            encoder, decoder = conv_autoencoder(tuple(train.shape[1:]), self.n_components, self.channels)
-            encoder = encoder.to(memory_format=torch.channels_last)
-            decoder = decoder.to(memory_format=torch.channels_last)
+        """The network for ``train``: its weights, then its code noise, drawn from one private generator
+        seeded with ``seed`` (never from torch's process-wide one)."""
+        with seeded(self.seed) as generator:
+            if architecture == "mlp":
+                encoder, decoder = mlp_autoencoder(train.shape[1], self.n_components, self.hidden)
+            else:
+                encoder, decoder = conv_autoencoder(tuple(train.shape[1:]), self.n_components, self.channels)
+                encoder = encoder.to(memory_format=torch.channels_last)
+                decoder = decoder.to(memory_format=torch.channels_last)
         mean = train.mean(dim=0)
         scale = float((train - mean).std())
         if not scale > 0.0:
-            raise ValueError(f"x is constant (all {train.shape[0]} samples are identical): nothing to encode")
-        return AutoencoderModule(encoder, decoder, mean, scale, self.loss, self.code_noise)
+            raise DataError(f"x is constant (all {train.shape[0]} samples are identical): nothing to encode")
+        return AutoencoderModule(encoder, decoder, mean, scale, self.loss, self.code_noise, generator)
 
     def _train(self, module: AutoencoderModule, train: torch.Tensor, generator: torch.Generator) -> list[float]:
         """Adam on shuffled mini-batches for ``max_epochs`` epochs; the mean loss of each epoch."""
@@ -222,7 +224,7 @@ class AutoencoderCompressor(Compressor):
                       file=sys.stderr)
         for _ in epochs:
             total, count = 0.0, 0
-            for (batch,) in self._batches(train, generator):
+            for batch in self._batches(train, generator):
                 batch = batch.to(self.device, non_blocking=True)
                 loss = module.training_loss(batch)
                 optimiser.zero_grad(set_to_none=True)
@@ -233,29 +235,24 @@ class AutoencoderCompressor(Compressor):
             epochs.set_postfix(loss=f"{history[-1]:.4f}")
         return history
 
-    def _batches(self, train: torch.Tensor, generator: torch.Generator) -> DataLoader:
-        """Shuffled mini-batches drawn by ``generator``, indexed as whole tensors (no collate).
+    def _batches(self, train: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        """One epoch of shuffled mini-batches of ``train``, drawn by ``generator``.
 
-        A final batch of a single sample is dropped: BatchNorm cannot normalise it.
+        A final batch of a single sample is dropped: BatchNorm cannot normalise it. (No
+        ``DataLoader``: its iterator draws a seed from torch's process-wide generator.)
         """
         batch_size = min(self.batch_size, train.shape[0])
-        sampler = BatchSampler(
-            RandomSampler(range(train.shape[0]), generator=generator),
-            batch_size,
-            drop_last=train.shape[0] % batch_size == 1,
-        )
-        return DataLoader(TensorDataset(train), sampler=sampler, batch_size=None)
+        batches = train[torch.randperm(train.shape[0], generator=generator)].split(batch_size)
+        return list(batches[:-1]) if batches[-1].shape[0] == 1 else list(batches)
 
     def fit(self, x: Any) -> AutoencoderCompressor:
         """Train the autoencoder on ``x`` (``(N, ...)``, ``N >= 2``); returns ``self``."""
         data = as_float_batch(x, "x", min_samples=2)
         architecture = self._resolve_architecture(data)
-        cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         # Training needs autograd even when called under no_grad/inference_mode (e.g. from a
         # callback); cloning outside inference mode turns inference tensors into normal ones.
-        with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=cuda_devices):
+        with torch.inference_mode(False), torch.enable_grad():
             train = self._network_input(data, architecture).detach().to("cpu", torch.float32).clone()
-            torch.manual_seed(self.seed)
             module = self._build_module(train, architecture).to(self.device)
             generator = torch.Generator().manual_seed(self.seed)
             started = time.perf_counter()

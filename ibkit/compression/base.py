@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ibkit.errors import DataError
+
 
 def as_float_batch(data: Any, name: str = "x", min_samples: int = 1) -> torch.Tensor:
     """Convert a batch of samples to a floating tensor of shape ``(N, ...)``, unflattened.
@@ -34,13 +36,13 @@ def as_float_batch(data: Any, name: str = "x", min_samples: int = 1) -> torch.Te
     if tensor.ndim == 0:
         raise ValueError(f"{name} must have a sample dimension, got a scalar")
     if tensor.shape[0] < min_samples:
-        raise ValueError(f"{name} has {tensor.shape[0]} samples, needs at least {min_samples}")
+        raise DataError(f"{name} has {tensor.shape[0]} samples, needs at least {min_samples}")
     if tensor[0].numel() == 0:
         raise ValueError(f"{name} has samples with 0 features (shape {tuple(tensor.shape)})")
     finite = torch.isfinite(tensor)
     if not bool(finite.all()):
         rows = int((~finite).reshape(tensor.shape[0], -1).any(dim=1).sum())
-        raise ValueError(f"{name} contains NaN or inf values in {rows} of {tensor.shape[0]} samples")
+        raise DataError(f"{name} contains NaN or inf values in {rows} of {tensor.shape[0]} samples")
     return tensor
 
 

@@ -8,6 +8,7 @@ import scipy.linalg
 import torch
 
 from ibkit.compression.base import Compressor, as_float_batch
+from ibkit.errors import DataError
 from ibkit.validation import check_positive_int
 
 
@@ -72,7 +73,7 @@ class PCA(Compressor):
             variances = singular_values.square() / (n - 1)
             total_variance = variances.sum()
         if float(total_variance) <= 0.0:
-            raise ValueError(f"x is constant (all {n} samples are identical): no principal axes")
+            raise DataError(f"x is constant (all {n} samples are identical): no principal axes")
 
         components = axes[:k]
         largest = components.abs().argmax(dim=1, keepdim=True)

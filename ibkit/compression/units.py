@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from ibkit.errors import DataError
 from ibkit.validation import check_choice
 
 UNIT_TRANSFORMS = ("auto", "normal-scores", "log-ratio", "none")
@@ -90,7 +91,7 @@ def transform_units(x: torch.Tensor, transform: str) -> torch.Tensor:
         if is_log_probability(x):
             return isometric_log_ratio(x.to(torch.float64)).to(dtype)
         if not is_probability(x):
-            raise ValueError("transform 'log-ratio' needs probability vectors (rows ≥ 0 summing to 1) or "
+            raise DataError("transform 'log-ratio' needs probability vectors (rows ≥ 0 summing to 1) or "
                              "log-probabilities (rows with logsumexp 0)")
         # An underflowed probability is 0; its log is clamped at the smallest positive float's.
         tiny = torch.finfo(x.dtype).tiny if x.is_floating_point() else torch.finfo(torch.float32).tiny

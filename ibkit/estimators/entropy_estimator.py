@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from abc import abstractmethod
 from typing import Any
 
 import torch
 
-from ibkit.estimators.base import (
-    NEGATIVE_STDERRS,
-    MutualInformationEstimator,
-    Prepared,
-    TermsEstimator,
-    break_ties,
-    class_indices,
-    warn_if_degenerate,
-)
+from ibkit.estimators.base import MutualInformationEstimator, Prepared
+from ibkit.estimators.checks import NEGATIVE_STDERRS, break_ties, warn_if_degenerate
 from ibkit.estimators.diagnostics import EstimateWarning, report
+from ibkit.estimators.discrete import class_indices
+from ibkit.estimators.ksg import KSG
 from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise
+from ibkit.estimators.terms import TermsEstimator
 from ibkit.result import Estimate
-from ibkit.validation import as_samples, check_enough_samples
+from ibkit.validation import as_samples, check_choice, check_enough_samples
 
-#: What entropy-based estimators may fall back to for degenerate variables.
-FALLBACKS = (None, "ksg")
+#: What entropy-based estimators may fall back to for degenerate variables: name -> class.
+FALLBACKS = {"ksg": KSG}
 
 
 class EntropyEstimator(TermsEstimator):
@@ -51,15 +48,16 @@ class EntropyEstimator(TermsEstimator):
         preprocess: see :class:`MutualInformationEstimator` (for an entropy, normal scores mean
             whitening: :meth:`entropy`).
         fallback: ``"ksg"`` or ``None`` (estimate degenerate variables as any others).
-        seed, device, stderr_method: see :class:`~ibkit.estimators.base.TermsEstimator`.
+        seed, device, stderr_method: see :class:`~ibkit.estimators.terms.TermsEstimator`.
     """
 
     def __init__(self, preprocess: str, fallback: str | None = "ksg", seed: int = 0,
                  device: torch.device | str | None = None, stderr_method: str = "blocks"):
         super().__init__(preprocess=preprocess, seed=seed, device=device, stderr_method=stderr_method)
-        if fallback not in FALLBACKS:
-            raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
-        self.fallback = fallback
+        self.fallback = check_choice(fallback, "fallback", (None, *FALLBACKS))
+        #: The fallback's estimator, built once (same preprocessing, seed, device and standard errors).
+        self._fallback = None if fallback is None else FALLBACKS[fallback](
+            preprocess=preprocess, seed=seed, device=device, stderr_method=stderr_method)
 
     def min_samples(self, d: int) -> int:
         """Smallest sample count the estimator accepts in ``d`` dimensions."""
@@ -110,36 +108,42 @@ class EntropyEstimator(TermsEstimator):
             x, log_scale = affine_normalise(x, self.term_normalisation, name)
         return log_scale - self.pointwise_log_density(x)
 
-    def continuous_estimate(self, x: Prepared, y: Prepared, x_terms: torch.Tensor | None = None,
-                            y_terms: torch.Tensor | None = None, allow_fallback: bool = True) -> Estimate:
+    def prepare_shared(self, data: Any, name: str) -> Prepared:
+        """:meth:`prepare`, keeping the variable's own entropy terms for every MI estimate it enters."""
+        prepared = self.prepare(data, name)
+        return prepared._replace(terms=self.entropy_terms(prepared.samples, name))
+
+    def for_method(self, method: str | None) -> MutualInformationEstimator:
+        """This estimator (``None``: free to fall back), itself without its fallback (its own name),
+        or its fallback's estimator (the fallback's name)."""
+        if method is None:
+            return self
+        if method == self.name:
+            fixed = copy.copy(self)
+            fixed.fallback = fixed._fallback = None
+            return fixed
+        if self._fallback is not None and method == self._fallback.name:
+            return self._fallback
+        raise ValueError(f"method {method!r} is neither {self.name!r} nor its fallback ({self.fallback!r})")
+
+    def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
         """The (unchecked) continuous estimate: entropy-based, or the fallback's where that fails.
 
-        ``x_terms``/``y_terms``: ``entropy_terms`` of x or y to reuse. ``allow_fallback=False``
-        keeps the entropy-based estimate whatever the data (a curve that must stay on one method).
+        Entropy terms kept on a prepared variable (:meth:`prepare_shared`) are reused.
         """
-        fallback = self.fallback is not None and allow_fallback
-        if fallback and (x.degenerate or y.degenerate):
+        if self._fallback is not None and (x.degenerate or y.degenerate):
             return self._fall_back(x, y, "a variable is degenerate (see the warning above)")
-        estimate = self.continuous_from_terms(x, y, self.continuous_terms(x.samples, y.samples, x_terms, y_terms))
-        if fallback and estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
+        estimate = self.continuous_from_terms(x, y, self.continuous_terms(x.samples, y.samples, x.terms, y.terms))
+        if self._fallback is not None and estimate.value < -NEGATIVE_STDERRS * estimate.stderr:
             return self._fall_back(x, y, f"its estimate {estimate:.3f} nats is negative beyond {NEGATIVE_STDERRS:g} "
                                          "standard errors, which no MI can be")
         return estimate
-
-    def fallback_estimator(self) -> MutualInformationEstimator | None:
-        """The estimator continuous–continuous MI falls back to (same preprocessing, seed, device), or None."""
-        if self.fallback is None:
-            return None
-        from ibkit.estimators.registry import make_estimator  # the registry imports this module
-
-        return make_estimator(self.fallback, preprocess=self.preprocess, seed=self.seed, device=self.device,
-                              stderr_method=self.stderr_method)
 
     def _fall_back(self, x: Prepared, y: Prepared, reason: str) -> Estimate:
         report(EstimateWarning(
             f"{self.name}: {reason}, so I(x; y) is the {self.fallback} estimate instead "
             f"(fallback={self.fallback!r}; fallback=None keeps {self.name})", kind="fallback"))
-        estimate = self.fallback_estimator().continuous_estimate(x, y)
+        estimate = self._fallback.continuous_estimate(x, y)
         return dataclasses.replace(estimate, diagnostics={**estimate.diagnostics, "fallback_from": self.name,
                                                           "fallback_reason": reason})
 

@@ -27,7 +27,7 @@ continuous–continuous MI with ``preprocess`` ``"whiten"`` or ``"normal-scores"
 
 ``k="auto"`` picks the neighbour order from the sample size and dimension (:func:`auto_k`).
 Exact duplicates would give ``log 0 = −inf``; they are separated by a tiny jitter before
-estimation (``ibkit.estimators.base.break_ties``), with a warning.
+estimation (``ibkit.estimators.checks.break_ties``), with a warning.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from scipy.special import digamma, gammaln
 
-from ibkit.estimators.base import NeighbourOrder, auto_order
 from ibkit.estimators.entropy_estimator import EntropyEstimator
+from ibkit.estimators.neighbour_order import NeighbourOrder, auto_order
 from ibkit.estimators.reference import gaussian_entropy_bias, log_unit_ball_volume
 from ibkit.neighbors import knn_distances
 from ibkit.validation import check_k, check_positive_int

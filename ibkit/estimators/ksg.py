@@ -25,8 +25,10 @@ import math
 import torch
 from scipy.special import digamma
 
-from ibkit.estimators.base import NeighbourOrder, TermsEstimator, auto_order, class_indices
+from ibkit.estimators.discrete import class_indices
+from ibkit.estimators.neighbour_order import NeighbourOrder, auto_order
 from ibkit.estimators.preprocessing import affine_normalise
+from ibkit.estimators.terms import TermsEstimator
 from ibkit.neighbors import count_within, knn_distances
 from ibkit.validation import check_enough_samples, check_k
 

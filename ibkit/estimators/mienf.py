@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ibkit.errors import DataError
 from ibkit.estimators.base import Prepared
 from ibkit.estimators.flows import FixedAffine, MarginalSpline, chain, conditional_vector_flow, image_flow, vector_flow
 from ibkit.estimators.gaussian_bases import FullGaussianBase, TridiagonalGaussianBase
@@ -232,7 +233,7 @@ class MIENF(TrainedEstimator):
             with torch.no_grad():
                 placed_x, placed_y = sides[0][0](x[train])[0], sides[1][0](y[train])[0]
             if not (bool(placed_x.isfinite().all()) and bool(placed_y.isfinite().all())):
-                raise ValueError("the flows' marginal splines could not place the data (non-finite values); use "
+                raise DataError("the flows' marginal splines could not place the data (non-finite values); use "
                                  "preprocess='smooth-scores' or 'normal-scores'")
             map_x, map_y, correlations = canonical_maps(placed_x, placed_y)
             sides[0].append(map_x)
@@ -249,7 +250,7 @@ class MIENF(TrainedEstimator):
         classes = int(labels.max()) + 1
         counts = torch.bincount(labels[split.train], minlength=classes).double()
         if bool((counts == 0).any()):
-            raise ValueError("every class needs training samples for MIENF; some class has none in the 70 % "
+            raise DataError("every class needs training samples for MIENF; some class has none in the 70 % "
                              "training part")
         key = ("labels", x.name, x.shape, classes)
 

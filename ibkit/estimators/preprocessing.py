@@ -35,7 +35,7 @@ smooth scores do not (a nonlinear map changes the entropy), so they are for mutu
 
 Zero-variance rule: if the sample covariance has an eigenvalue below ``ZERO_VARIANCE_RTOL`` times
 the largest one, the samples lie (numerically) on a lower-dimensional subspace, where the
-differential entropy is −∞ and MI with continuous data is undefined. That is a ``ValueError``
+differential entropy is −∞ and MI with continuous data is undefined. That is a ``DataError``
 naming how many directions are degenerate, never a silent −inf. Drop constant features or
 compress (e.g. PCA) first.
 """
@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import torch
 
+from ibkit.errors import DataError
 from ibkit.validation import check_choice
 
 PREPROCESSING = ("none", "standardize", "whiten", "normal-scores", "smooth-scores")
@@ -73,19 +74,19 @@ def covariance_spectrum(x: torch.Tensor, name: str = "x") -> tuple[torch.Tensor,
         ``(eigenvalues (d,), eigenvectors (d, d))``, all eigenvalues positive.
 
     Raises:
-        ValueError: ``x`` is constant or has zero variance in some direction.
+        DataError: ``x`` is constant or has zero variance in some direction.
     """
     n, d = x.shape
     if n < 2:
-        raise ValueError(f"{name} needs at least 2 samples to estimate a covariance, got {n}")
+        raise DataError(f"{name} needs at least 2 samples to estimate a covariance, got {n}")
     centred = x - x.mean(dim=0)
     eigenvalues, eigenvectors = torch.linalg.eigh(centred.T @ centred / (n - 1))
     largest = float(eigenvalues[-1])
     if largest <= 0.0:
-        raise ValueError(f"{name} is constant (all {n} samples are identical): zero variance")
+        raise DataError(f"{name} is constant (all {n} samples are identical): zero variance")
     degenerate = int((eigenvalues <= ZERO_VARIANCE_RTOL * largest).sum())
     if degenerate:
-        raise ValueError(
+        raise DataError(
             f"{name} has zero variance in {degenerate} of {d} directions (constant or linearly "
             "dependent features), so its differential entropy is -inf; drop those features or "
             "compress the data (e.g. PCA) to fewer dimensions first"
@@ -191,6 +192,7 @@ def smooth_normal_scores(x: torch.Tensor, knots: int = SMOOTH_SCORE_KNOTS) -> to
     for column in range(d):
         distinct = torch.cat([ordered.new_ones(1, dtype=torch.bool), ordered[1:, column] > ordered[:-1, column]])
         if int(distinct.sum()) < 2:
-            raise ValueError(f"column {column} is constant; smooth scores need at least two distinct values")
+            raise DataError(f"column {column} is constant; smooth scores need at least two distinct values")
         columns.append(monotone_cubic(x[:, column].contiguous(), ordered[distinct, column], scores[distinct]))
     return torch.stack(columns, dim=1)
+

@@ -47,7 +47,14 @@ def _lookup(method: str) -> tuple[type[MutualInformationEstimator], dict[str, An
 def make_estimator(method: str, **params: Any) -> MutualInformationEstimator:
     """The estimator object behind a method name, configured by ``params``.
 
-    Example: ``make_estimator("wkl", k=20, preprocess="whiten")``.
+    Example:
+        >>> from ibkit.estimators import make_estimator
+        >>> make_estimator("ksg", k=8)
+        KSG(k=8, preprocess='normal-scores', seed=0, device=None, stderr_method='blocks')
+        >>> make_estimator("ksg", bandwidth=0.1)
+        Traceback (most recent call last):
+        ...
+        ValueError: method 'ksg' does not take bandwidth; its parameters are k, preprocess, seed, device, stderr_method
 
     Raises:
         ValueError: an unknown method, or a parameter the method does not take (the message

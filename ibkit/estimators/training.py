@@ -6,7 +6,8 @@ early stopping) and test (20 %, the estimate) parts. :class:`TrainedEstimator` h
 optimiser settings and the loop: Adam on shuffled mini-batches of the training part, the
 validation loss after every epoch, the best weights kept, and a stop after ``patience`` epochs
 without improvement. It trains with autograd on even under ``torch.no_grad`` (a Lightning hook),
-on the inputs' device, and leaves the global random state alone.
+on the inputs' device, and draws every random number from private generators
+(``ibkit.randomness``), never from torch's process-wide one, so it is safe in any thread.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ibkit.errors import DataError
 from ibkit.estimators.base import MutualInformationEstimator, Prepared
 from ibkit.estimators.preprocessing import AFFINE_PREPROCESSING, affine_normalise
+from ibkit.randomness import seeded
 from ibkit.validation import check_number, check_positive_int
 
 #: Shares of the samples for training and validation; the rest is the test part.
@@ -130,7 +133,7 @@ class TrainedEstimator(MutualInformationEstimator):
         """
         n = variable.samples.shape[0]
         if n < MIN_SAMPLES:
-            raise ValueError(f"{variable.name} has {n} samples; {self.name} needs at least {MIN_SAMPLES} (it trains "
+            raise DataError(f"{variable.name} has {n} samples; {self.name} needs at least {MIN_SAMPLES} (it trains "
                              "on 70 % of them and estimates on a held-out 20 %)")
         if len(variable.shape) == 3:
             samples = variable.samples
@@ -147,8 +150,7 @@ class TrainedEstimator(MutualInformationEstimator):
         if self.warm_start and key in self._models:
             previous = self._models[key]
             return previous if renew is None else renew(previous)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed):
             model = build()
         if self.warm_start:
             self._models[key] = model
@@ -186,7 +188,7 @@ class TrainedEstimator(MutualInformationEstimator):
                 index = index.to(device)
                 loss = model.loss(*(tensor[index] for tensor in train))
                 if not torch.isfinite(loss):
-                    raise ValueError(f"{self.name}: the training loss became {float(loss)} at epoch {epoch}; the "
+                    raise DataError(f"{self.name}: the training loss became {float(loss)} at epoch {epoch}; the "
                                      "data may lie on a lower-dimensional set (add a little noise) or lr is too high")
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -205,7 +207,7 @@ class TrainedEstimator(MutualInformationEstimator):
                 if stale >= self.patience:
                     break
         if best_state is None:
-            raise ValueError(f"{self.name}: the validation loss was never finite; the model could not fit")
+            raise DataError(f"{self.name}: the validation loss was never finite; the model could not fit")
         model.load_state_dict(best_state)
         model.eval()
         return Fit(epoch + 1, best_epoch, time.perf_counter() - started, losses, records)

@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from ibkit.estimators.base import Prepared
 from ibkit.estimators.critics import CRITICS, ConcatCritic, ConvCritic, make_critic
 from ibkit.estimators.training import Split, TrainedEstimator
+from ibkit.randomness import seeded
 from ibkit.result import Estimate
 from ibkit.validation import check_choice, check_number, check_positive_int
 
@@ -180,8 +181,7 @@ class CriticEstimator(TrainedEstimator):
     def _critic(self, x: torch.Tensor, y: torch.Tensor) -> nn.Module:
         if isinstance(self.critic, nn.Module):
             return self.critic
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed):
             if x.ndim == 4 and y.ndim == 4:
                 return ConvCritic(tuple(x.shape[1:]), tuple(y.shape[1:]), hidden=self.hidden)
             if x.ndim != 2 or y.ndim != 2:

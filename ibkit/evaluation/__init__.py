@@ -6,6 +6,7 @@ scores (:mod:`ibkit.evaluation.downstream`), or everything at once with :func:`e
 """
 
 from ibkit.evaluation.downstream import PROBES, clustering_scores, make_probe, probe_accuracies
+from ibkit.evaluation.embedding import evaluate_embedding
 from ibkit.evaluation.normality import (
     NORMALITY_TESTS,
     HenzeZirklerResult,
@@ -15,7 +16,6 @@ from ibkit.evaluation.normality import (
     normality_pvalues,
     uniformity_pvalues,
 )
-from ibkit.evaluation.report import evaluate_embedding
 
 __all__ = [
     "NORMALITY_TESTS",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ibkit.benchmarks.command import argparse_main
+from ibkit.benchmarks.command import RESULTS, argparse_main
 from ibkit.report import markdown_table, write_csv
 
 MAPS = ("identity", "exp", "tanh", "cube")
@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--jobs", type=int, default=1, help="estimates run at once, one thread each")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples and of the estimator")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/mienf/vectors"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "mienf" / "vectors")
 
 
 def one_estimate(task: tuple[str, int, float, str, int, int, int]) -> dict:
