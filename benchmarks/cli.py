@@ -32,6 +32,8 @@ COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
                                "Why MIENF on raw images fails or works: its training curves on pixels of known MI."),
     ("bench", "speed"): ("ibkit.benchmarks.speed",
                          "Speed of ibkit's kNN MI estimators against the peers users already have, on the same data."),
+    ("bench", "scale"): ("ibkit.benchmarks.scale",
+                         "The information plane at the scale of the networks people train: torchvision's ResNet-18."),
     ("bench", "callback"): ("ibkit.benchmarks.callback",
                             "What the information-plane callback costs a training run (MNIST classifier, N = 10k)."),
     ("bench", "dim"): ("ibkit.benchmarks.dim",

@@ -37,6 +37,10 @@ class QueuedEpoch:
     capture_s: float
     future: Future
 
+    def release(self) -> None:
+        """Drop the activations (the analysis is done with them)."""
+        self.activations = {}
+
     def state(self) -> dict[str, Any]:
         """The checkpoint entry: epoch, capture seconds and the activations (CPU tensors, or a failure's message)."""
         return {"epoch": self.epoch, "capture_s": self.capture_s,
@@ -84,7 +88,9 @@ class EpochQueue:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="ibkit-information-plane")
             future = self._executor.submit(job)
-        self._jobs.append(QueuedEpoch(epoch, activations, capture_s, future))
+        queued = QueuedEpoch(epoch, activations, capture_s, future)
+        future.add_done_callback(lambda _: queued.release())  # memory goes as soon as the epoch is estimated
+        self._jobs.append(queued)
 
     def finished(self, wait: bool = False) -> Iterator[EpochResult]:
         """The results of the done jobs, oldest first; with ``wait``, of all jobs."""

@@ -115,7 +115,10 @@ def capture_on_every_rank(trainer: Any, pl_module: Any, recorder: LayerRecorder,
 
 
 def raise_on_every_rank(trainer: Any, error: BaseException | None) -> None:
-    """Raise rank 0's ``error`` (if any) on every process, so that none is left waiting for the others."""
+    """Raise rank 0's ``error`` (if any) on every process, so that none is left waiting for the others.
+
+    The callback keeps its first error, which stops the fit; a new fit starts without it.
+    """
     message = None if error is None else f"{type(error).__name__}: {error}"
     message = trainer.strategy.broadcast(message, src=0)
     if error is not None:

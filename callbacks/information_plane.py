@@ -53,7 +53,7 @@ class InformationPlane(Callback):
             ``trainer.datamodule.probe_tensors(probe_size)``, else a seeded subset of the
             validation dataset); ``y`` holds class indices. ``probe_size``: at most N samples.
         estimator, x_compressor, x_dims, x_transform, layer_compressor, layer_dims,
-            layer_transform, chain, strict, seed, threads: the analysis settings
+            layer_transform, chain, strict, seed, threads, readout_noise: the analysis settings
             (:class:`~ibkit.analysis.InformationPlaneAnalysis`); ``seed`` also seeds the probe
             subset and the capture-time noise.
         every_n_epochs, epochs: analyse epochs ``0, n, 2n, ...`` (default every one), or those listed.
@@ -65,8 +65,9 @@ class InformationPlane(Callback):
             when ready with their own epoch as the step. A checkpoint carries the activations of
             the epochs still queued and a resumed run estimates them first; the end of training
             waits for all.
-        max_queued: with ``asynchronous``, the most epochs captured and not yet estimated, each
-            holding its activations (``N × units × 4`` bytes).
+        max_queued: with ``asynchronous``, the most epochs captured and not yet estimated (default
+            one: the next epoch's capture waits for it), each holding its activations
+            (``N × units × 4`` bytes).
         when_full: when ``max_queued`` epochs wait: ``"wait"`` (the training loop waits for the
             oldest) or ``"skip"`` (the new epoch is not analysed: a warning and a gap).
 
@@ -96,14 +97,14 @@ class InformationPlane(Callback):
         layer_transform: str | Mapping[str, str] = "auto", chain: bool = True, every_n_epochs: int | None = None,
         epochs: Sequence[int] | None = None, noise_on: bool = True, strict: bool = False, seed: int = 0,
         batch_size: int = 1024, forward: Callable[[LightningModule, torch.Tensor], Any] | None = None,
-        log_figure: bool = True, asynchronous: bool = False, threads: int | None = None, max_queued: int = 2,
-        when_full: str = "wait",
+        log_figure: bool = True, asynchronous: bool = False, threads: int | None = None, max_queued: int = 1,
+        when_full: str = "wait", readout_noise: float | None = None,
     ):
         super().__init__()
         self.config = PlaneConfig(estimator=estimator, x_compressor=x_compressor, x_dims=x_dims,
                                   x_transform=x_transform, layer_compressor=layer_compressor, layer_dims=layer_dims,
                                   layer_transform=layer_transform, chain=chain, strict=strict, seed=seed,
-                                  threads=threads)
+                                  threads=threads, readout_noise=readout_noise)
         self.schedule = EpochSchedule(every_n_epochs, epochs)
         self.layer_names = None if layers is None else list(layers)
         self.select, self.probe, self.forward = select, probe, forward
@@ -134,7 +135,7 @@ class InformationPlane(Callback):
         if stage == "fit":
             self._recorder = LayerRecorder.for_module(pl_module, self.layer_names, self.select)
             self._logger.setup(trainer)
-            self._last_epoch = None
+            self._last_epoch = self._failure = None  # a new fit starts clean
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history.load_state_dict(state_dict["history"])
@@ -197,6 +198,8 @@ class InformationPlane(Callback):
         if not self._room_for(trainer, epoch):
             return
         analysis = self._analysis(trainer)
+        if trainer.is_global_zero:
+            analysis.warn_if_deterministic(pl_module, self._recorder, noise_on=self.noise_on, forward=self.forward)
         activations = capture_on_every_rank(trainer, pl_module, self._recorder, analysis.x, epoch=epoch,
                                             seed=self.config.seed, batch_size=self.batch_size,
                                             noise_on=self.noise_on, forward=self.forward)
@@ -226,8 +229,7 @@ class InformationPlane(Callback):
             self._failure = self._failure or error
 
     def _raise_failure(self, trainer: Trainer) -> None:
-        failure, self._failure = self._failure, None
-        raise_on_every_rank(trainer, failure)
+        raise_on_every_rank(trainer, self._failure)
 
     def _close(self, cancel: bool = False) -> None:
         self._queue.close(cancel=cancel)

@@ -33,10 +33,11 @@ layer's data (degenerate samples, a fallback) are passed on once per layer and k
 
 from __future__ import annotations
 
-import contextvars
+import contextlib
 import math
 import sys
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +49,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ibkit.bounds import flag_compression_loss, resolution_limit
-from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed
+from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed, is_stochastic
 from ibkit.compression import PCA, AutoencoderCompressor, Compressor
 from ibkit.compression.units import unit_codes
 from ibkit.errors import DataError, Failure
@@ -56,10 +57,21 @@ from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, collect
 from ibkit.estimators.diagnostics import EstimateWarning, report
 from ibkit.estimators.plane import InformationPlaneEstimator
 from ibkit.history import QUANTITIES, EpochResult, EpochTiming, InformationPlaneHistory, PlanePoint
+from ibkit.layers import readout_noise
 from ibkit.plane_config import DEFAULT_LAYER_DIMS, PlaneConfig
+from ibkit.threads import in_callers_context, one_thread_per_estimate
 
 #: Layer outputs to analyse: ``layer -> (N, features)`` tensor, or why it could not be captured.
 Activations = Mapping[str, "torch.Tensor | Failure"]
+#: Probe samples captured twice to tell a stochastic network from a deterministic one.
+STOCHASTIC_CHECK_SAMPLES = 8
+DETERMINISTIC_NETWORK = (
+    "InformationPlane: the recorded layers are deterministic functions of the input while they are captured "
+    "(two captures of the same probe samples agree: no active noise layer). I(X;L) of a deterministic network "
+    "with continuous inputs is not finite, so the I(X;L) values reflect the estimator and the compression (how "
+    "the codes cluster), not information; I(Y;L) stays meaningful. To measure information, add noise layers "
+    "(ibkit.layers.AdditiveGaussianNoise, kept on while recording by noise_on=True) or set readout_noise=σ, "
+    "the plane of a noisy readout L + σ·s·ε of every layer (README: 'Deterministic networks').")
 
 
 class InformationPlaneAnalysis:
@@ -92,9 +104,15 @@ class InformationPlaneAnalysis:
             ``False`` for layers that are not a chain.
         strict: raise the first failure at once, data errors included, instead of recording a gap.
         seed: seeds the autoencoder and the capture-time noise.
-        threads: layers compressed and estimated at once, in one pool of threads (the neighbour
-            searches and tensor operations release the GIL); default ``torch.get_num_threads()``
-            on the CPU, one on an accelerator. The values do not depend on it.
+        threads: the size of the one pool of threads that transforms each layer's units in parallel
+            chunks (layers are compressed one at a time, so that one transformed copy is held) and
+            estimates layers in parallel (the sorts, neighbour searches and tensor operations
+            release the GIL); default ``torch.get_num_threads()`` on the CPU, one on an
+            accelerator. The values do not depend on it.
+        readout_noise: ``σ > 0`` adds Gaussian noise to every layer before compression, each unit's
+            scaled by its standard deviation on the probe (``ibkit.layers.readout_noise``, seeded
+            by ``seed``, the epoch and the layer): the plane of the noisy readout ``L + σ·s·ε``,
+            which is finite for a deterministic network. ``None`` (default): the layers as they are.
         history: the history to record into (default: a new one, :attr:`history`).
 
     Attributes:
@@ -133,11 +151,13 @@ class InformationPlaneAnalysis:
         strict: bool = False,
         seed: int = 0,
         threads: int | None = None,
+        readout_noise: float | None = None,
         history: InformationPlaneHistory | None = None,
     ):
         config = PlaneConfig(estimator=estimator, x_compressor=x_compressor, x_dims=x_dims, x_transform=x_transform,
                              layer_compressor=layer_compressor, layer_dims=layer_dims,
-                             layer_transform=layer_transform, chain=chain, strict=strict, seed=seed, threads=threads)
+                             layer_transform=layer_transform, chain=chain, strict=strict, seed=seed, threads=threads,
+                             readout_noise=readout_noise)
         self._setup(x, y, config, history)
 
     @classmethod
@@ -160,6 +180,7 @@ class InformationPlaneAnalysis:
         self._plane: InformationPlaneEstimator | None = None
         self._warned: set[tuple[str, str]] = set()
         self._pool: ThreadPoolExecutor | None = None
+        self._checked_stochastic = False
 
     @property
     def estimator(self) -> MutualInformationEstimator:
@@ -178,8 +199,19 @@ class InformationPlaneAnalysis:
         recorder = LayerRecorder.for_module(model, layers, select)
         if self.x is None:
             raise ValueError("this analysis has no probe inputs x to run through the model")
+        self.warn_if_deterministic(model, recorder, noise_on=noise_on)
         return capture_activations(model, recorder, self.x, batch_size=batch_size,
                                    noise_on=noise_on, seed=capture_seed(self.config.seed, epoch, 0))
+
+    def warn_if_deterministic(self, model: nn.Module, recorder: LayerRecorder, *, noise_on: bool,
+                              forward: Callable[[nn.Module, torch.Tensor], Any] | None = None) -> None:
+        """Once: warn when the recorded layers are deterministic functions of the probe inputs while
+        captured (two captures of a few samples agree), and ``readout_noise`` is not set."""
+        if self._checked_stochastic or self.config.readout_noise is not None or self.x is None:
+            return
+        self._checked_stochastic = True
+        if not is_stochastic(model, recorder, self.x[:STOCHASTIC_CHECK_SAMPLES], noise_on=noise_on, forward=forward):
+            warnings.warn(DETERMINISTIC_NETWORK, UserWarning, stacklevel=3)
 
     def analyse_activations(self, activations: Activations, epoch: int, capture_s: float = 0.0,
                             device: torch.device | str | None = None) -> EpochResult:
@@ -201,17 +233,18 @@ class InformationPlaneAnalysis:
         """
         device = torch.device(device) if device is not None else _device_of(activations)
         pool = self._pool_of(self.config.threads_on(device))
-        started = time.perf_counter()
-        codes = dict(zip(activations, pool.map(in_callers_context(lambda item: self._layer_codes(*item, device)),
-                                               activations.items())))
+        started = time.perf_counter()  # one layer at a time (one transformed copy in memory), each on the pool
+        codes = {layer: self._layer_codes(layer, values, device, epoch, index, pool)
+                 for index, (layer, values) in enumerate(activations.items())}
         compression_s = time.perf_counter() - started
 
         first_x_compression = self._plane is None
         started = time.perf_counter()
         plane = self._plane_estimator(device, epoch)
         methods = self.history.methods()
-        outcomes = list(tqdm(pool.map(in_callers_context(lambda item: self._point(plane, epoch, *item, methods)),
-                                      codes.items()),
+        with one_thread_per_estimate() if pool._max_workers > 1 else contextlib.nullcontext():  # layers share the cores
+            estimate = in_callers_context(lambda item: self._point(plane, epoch, *item, methods))
+        outcomes = list(tqdm(pool.map(estimate, codes.items()),
                              desc=f"information plane, epoch {epoch}", total=len(codes), leave=False,
                              disable=None, file=sys.stderr))
         x_compression_s = self.x_compression_s if first_x_compression else None
@@ -258,7 +291,8 @@ class InformationPlaneAnalysis:
             x = self.x if device is None else self.x.to(device)
             config = self.config
             if config.x_compressor in (None, "pca"):
-                codes = unit_codes(x, config.x_dims, config.x_transform, None if config.x_compressor is None else PCA)
+                codes = unit_codes(x, config.x_dims, config.x_transform, None if config.x_compressor is None else PCA,
+                                   self._pool)
             else:
                 codes = self._x_compressor(device).fit_transform(x)
             self._x_codes = torch.as_tensor(codes).detach().flatten(1).to(device or x.device)
@@ -293,18 +327,20 @@ class InformationPlaneAnalysis:
                     self._plane = InformationPlaneEstimator(None, labels, self.estimator)
         return self._plane
 
-    def _layer_codes(self, layer: str, activations: torch.Tensor | Failure,
-                     device: torch.device | None) -> torch.Tensor | Failure:
-        """``(N, units)`` layer outputs -> ``(N, ≤ layer_dims)`` codes (see ``unit_codes``), or the failure."""
+    def _layer_codes(self, layer: str, activations: torch.Tensor | Failure, device: torch.device | None,
+                     epoch: int, index: int, pool: ThreadPoolExecutor) -> torch.Tensor | Failure:
+        """``(N, units)`` layer outputs -> ``(N, ≤ layer_dims)`` codes (see ``unit_codes``, its unit
+        transform on ``pool``), or the failure; ``index``, the layer's position, seeds its readout noise."""
         if isinstance(activations, Failure):
             return activations
         try:
             activations = activations.to(device) if device is not None else activations
-            n_bad = int((~torch.isfinite(activations)).any(dim=1).sum())
-            if n_bad:
-                raise DataError(f"{n_bad} of {activations.shape[0]} samples have NaN or inf activations")
+            check_finite(activations)
+            if self.config.readout_noise is not None:
+                generator = torch.Generator().manual_seed(capture_seed(self.config.seed, epoch, index))
+                activations = readout_noise(activations.flatten(1), self.config.readout_noise, generator)
             compressor = PCA if self.config.layer_compressor == "pca" else self.config.layer_compressor
-            return unit_codes(activations, self.config.layer_dims, self.config.transform_of(layer), compressor)
+            return unit_codes(activations, self.config.layer_dims, self.config.transform_of(layer), compressor, pool)
         except Exception as error:  # a gap now; _gap decides whether it is raised
             if self.config.strict:
                 raise
@@ -365,11 +401,13 @@ class InformationPlaneAnalysis:
                                  message.variable, message.kind))
 
 
-def in_callers_context(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` run, in whatever thread, in a copy of the calling thread's context variables, so
-    that a ``collect_warnings`` around the analysis gathers the layer threads' warnings too."""
-    context = contextvars.copy_context()
-    return lambda *args: context.copy().run(function, *args)
+def check_finite(activations: torch.Tensor) -> None:
+    """``DataError`` naming how many of the ``(N, ...)`` samples have a NaN or infinite activation
+    (checked a few rows at a time: no mask as large as a wide layer)."""
+    rows = max(1, 2**24 // max(activations[0].numel(), 1))
+    n_bad = sum(int((~torch.isfinite(block.flatten(1))).any(dim=1).sum()) for block in activations.split(rows))
+    if n_bad:
+        raise DataError(f"{n_bad} of {activations.shape[0]} samples have NaN or inf activations")
 
 
 def _device_of(activations: Activations) -> torch.device | None:

@@ -120,7 +120,10 @@ class LayerRecorder:
         else:
             self._select = {name: select for name in self.layers}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._outputs: dict[str, list[torch.Tensor]] = {}
+        self._samples = 0
+        self._buffers: dict[str, torch.Tensor] = {}
+        self._rows: dict[str, int] = {}
+        self._calls: dict[str, int] = {}
         self._errors: dict[str, Failure] = {}
 
     @classmethod
@@ -136,23 +139,39 @@ class LayerRecorder:
 
     def _hook(self, name: str) -> Callable[[nn.Module, Any, Any], None]:
         def record(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            self._calls[name] += 1
             if name in self._errors:
                 return
             try:
                 tensor = self._select[name](output)
                 if not isinstance(tensor, torch.Tensor):
                     raise DataError(f"select returned {type(tensor).__name__}, expected a tensor")
-                self._outputs[name].append(tensor.detach().flatten(1).float())
+                self._store(name, tensor.detach().flatten(1))
             except ValueError as error:  # DataError from first_tensor, or the user's select
                 self._errors[name] = Failure("capture", f"layer {name!r}: {error}")
 
         return record
 
+    def _store(self, name: str, batch: torch.Tensor) -> None:
+        """Copy one batch ``(B, features)`` into the layer's ``(N, features)`` float32 buffer, allocated
+        at its first batch (so a layer is never held twice, as a list of batches and their
+        concatenation) and stored feature by feature, the layout in which each unit is transformed."""
+        if name not in self._buffers:
+            self._buffers[name] = torch.empty(batch.shape[1], self._samples, dtype=torch.float32, device=batch.device).T
+        buffer, row = self._buffers[name], self._rows[name]
+        if batch.shape[1] != buffer.shape[1] or row + batch.shape[0] > self._samples:
+            raise DataError(f"its output changed from {buffer.shape[1]} features or ran more than once per sample")
+        buffer[row:row + batch.shape[0]] = batch
+        self._rows[name] = row + batch.shape[0]
+
     @contextmanager
-    def attach(self) -> Iterator[None]:
-        """Register the hooks for the body of the ``with`` block; always removed on exit."""
-        self._outputs = {name: [] for name in self.layers}
-        self._errors = {}
+    def attach(self, samples: int) -> Iterator[None]:
+        """Register the hooks for the body of the ``with`` block, which runs ``samples`` inputs through
+        the network; the hooks are always removed on exit."""
+        self._samples = samples
+        self._buffers, self._errors = {}, {}
+        self._rows = dict.fromkeys(self.layers, 0)
+        self._calls = dict.fromkeys(self.layers, 0)
         try:
             for name, layer in self.layers.items():
                 self._handles.append(layer.register_forward_hook(self._hook(name)))
@@ -167,19 +186,29 @@ class LayerRecorder:
         self._handles.clear()
 
     def results(self, n_batches: int) -> dict[str, torch.Tensor | Failure]:
-        """``name -> (N, features)`` float32 activations, or why that layer could not be recorded."""
+        """``name -> (N, features)`` float32 activations (stored feature by feature: the transpose of
+        a contiguous ``(features, N)`` tensor), or why that layer could not be recorded."""
         out: dict[str, torch.Tensor | Failure] = {}
         for name in self.layers:
-            chunks = self._outputs.get(name, [])
-            if name in self._errors:
+            if self._calls.get(name, 0) != n_batches:
+                out[name] = Failure("capture", f"layer {name!r} ran {self._calls.get(name, 0)} times for {n_batches} "
+                                    "batches; pick a module that runs exactly once per forward pass")
+            elif name in self._errors:
                 out[name] = self._errors[name]
-            elif len(chunks) != n_batches:
-                out[name] = Failure("capture", f"layer {name!r} ran {len(chunks)} times for {n_batches} batches; "
-                                    "pick a module that runs exactly once per forward pass")
             else:
-                out[name] = torch.cat(chunks)
-        self._outputs = {}
+                out[name] = self._buffers[name]
+        self._buffers = {}
         return out
+
+
+def is_stochastic(module: nn.Module, recorder: LayerRecorder, inputs: torch.Tensor, *, noise_on: bool,
+                  forward: Callable[[nn.Module, torch.Tensor], Any] | None = None) -> bool:
+    """Whether a capture of ``inputs`` (a few probe samples) differs between two seeds in any recorded
+    layer: the network has an active stochastic part (noise layers, or noise of its own) while recording."""
+    first, second = (capture_activations(module, recorder, inputs, batch_size=inputs.shape[0], noise_on=noise_on,
+                                         seed=seed, forward=forward) for seed in (0, 1))
+    return any(isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and not torch.equal(a, b)
+               for a, b in zip(first.values(), second.values()))
 
 
 def capture_activations(
@@ -211,7 +240,8 @@ def capture_activations(
     call = forward or (lambda net, x: net(x))
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     n_batches = 0
-    with torch.random.fork_rng(devices=cuda), torch.no_grad(), evaluation_state(module, noise_on), recorder.attach():
+    with torch.random.fork_rng(devices=cuda), torch.no_grad(), evaluation_state(module, noise_on), \
+            recorder.attach(inputs.shape[0]):
         torch.default_generator.manual_seed(seed)
         for index in cuda:
             torch.cuda.default_generators[index].manual_seed(seed)

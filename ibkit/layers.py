@@ -140,6 +140,27 @@ class AdditiveGaussianNoise(NoiseLayer):
         return f"sigma={self._sigma:g}, relative={self.relative}, enabled_on_eval={self.enabled_on_eval}"
 
 
+def readout_noise(values: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """``values + σ·s·ε``: Gaussian noise added to recorded ``(N, W)`` values at readout, each unit's
+    noise scaled by its standard deviation ``s`` over the ``N`` samples (``ε`` standard normal).
+
+    This makes the information plane of a deterministic network well defined without editing the
+    model: ``I(X; L + σsε)`` is the information about the input that a noisy readout of ``L`` keeps,
+    finite for any ``σ > 0`` (a constant unit gets no noise and carries none). It is not the MI
+    of the network's own layer, which is infinite for continuous inputs. The noise is drawn in
+    column chunks from ``generator`` (on the CPU, then moved), into one float32 (or float64)
+    copy of ``values``.
+    """
+    sigma = check_number(sigma, "readout noise", minimum=0.0)
+    noisy = values.to(torch.float64 if values.dtype == torch.float64 else torch.float32, copy=True)
+    width = max(1, 2**22 // max(values.shape[0], 1))
+    for start in range(0, values.shape[1], width):
+        block = noisy[:, start:start + width]
+        scale = sigma * block.double().std(dim=0).to(block.dtype)
+        block += scale * torch.randn(block.shape, generator=generator, dtype=block.dtype).to(block.device)
+    return noisy
+
+
 def noise_layers(module: nn.Module) -> Iterator[NoiseLayer]:
     """All :class:`NoiseLayer` modules in ``module`` (itself included), in order."""
     return (m for m in module.modules() if isinstance(m, NoiseLayer))

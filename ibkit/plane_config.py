@@ -12,7 +12,7 @@ import torch
 from ibkit.compression import Compressor
 from ibkit.compression.units import check_unit_transform
 from ibkit.estimators import DEFAULT_METHOD, MutualInformationEstimator, epochs_estimator
-from ibkit.validation import check_positive_int
+from ibkit.validation import check_number, check_positive_int
 
 #: Code size per layer. The paper compressed to 4; measured on the MNIST main job (8 epochs,
 #: probe N = 3,000), 6 keeps most of what 4 loses: I(Y; probs) 2.19 ± 0.02 nats against the
@@ -39,8 +39,11 @@ class PlaneConfig:
         chain: the layers, in the order given, form a chain (data-processing check).
         strict: raise the first failure at once instead of recording a gap.
         seed: seeds the autoencoder and the capture-time noise.
-        threads: layers compressed and estimated at once (``None``: ``torch.get_num_threads()``
-            on the CPU, one on an accelerator).
+        threads: the analysis' pool of threads (``None``: ``torch.get_num_threads()`` on the CPU,
+            one on an accelerator).
+        readout_noise: ``σ`` of the Gaussian noise added to every layer at readout, scaled to each
+            unit (``ibkit.layers.readout_noise``): the plane of ``L + σ·s·ε``, well defined for a
+            deterministic network. ``None``: the layers as they are.
 
     Raises:
         ValueError: a setting the analysis does not take, with what it takes.
@@ -57,6 +60,7 @@ class PlaneConfig:
     strict: bool = False
     seed: int = 0
     threads: int | None = None
+    readout_noise: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimator", epochs_estimator(self.estimator))
@@ -64,6 +68,8 @@ class PlaneConfig:
         check_positive_int(self.layer_dims, "layer_dims")
         if self.threads is not None:
             check_positive_int(self.threads, "threads")
+        if self.readout_noise is not None:
+            check_number(self.readout_noise, "readout_noise", minimum=0.0, open_interval=True)
         if self.x_compressor not in (None, "pca", "autoencoder") and not hasattr(self.x_compressor, "fit_transform"):
             raise ValueError(f"x_compressor must be 'pca', 'autoencoder', None or an object with fit_transform, "
                              f"got {self.x_compressor!r}")
@@ -101,4 +107,4 @@ class PlaneConfig:
                 "x_compressor": repr(self.x_compressor), "x_dims": self.x_dims, "x_transform": self.x_transform,
                 "layer_compressor": repr(self.layer_compressor), "layer_dims": self.layer_dims,
                 "layer_transform": self.layer_transform, "chain": self.chain,
-                "seed": self.seed, "units": "nats"}
+                "readout_noise": self.readout_noise, "seed": self.seed, "units": "nats"}

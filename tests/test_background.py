@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import lightning
 import pytest
@@ -83,7 +84,7 @@ def test_a_checkpoint_keeps_queued_epochs_and_a_resumed_run_redoes_them(tmp_path
     reference = fast_callback(layers=LAYERS)
     fit(tmp_path / "reference", reference, epochs=1)
 
-    slow = fast_callback(layers=LAYERS, asynchronous=True, estimator=SlowWeightedKL())
+    slow = fast_callback(layers=LAYERS, asynchronous=True, estimator=SlowWeightedKL(), max_queued=2)
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_top_k=-1, every_n_epochs=1)
     train, val = digits_loaders()
     make_trainer(tmp_path / "slow", 2, [slow, checkpoints]).fit(seeded_model(), train, val)
@@ -142,3 +143,21 @@ def test_background_equals_synchronous_on_the_main_job_defaults(tmp_path, estima
     assert background.history.rows() == synchronous.history.rows()
     assert all(torch.equal(weights[name], background_weights[name]) for name in weights)
     assert {point.I_XL_method for point in synchronous.history.rows()} == {estimator}
+
+
+@pytest.mark.filterwarnings(NO_TB_WARNING)
+@pytest.mark.parametrize("when_full", ["wait", "skip"])
+def test_back_pressure_bounds_the_queued_epochs(tmp_path, when_full):
+    """With estimates slower than an epoch, one queued epoch at most: later epochs wait or are skipped."""
+    callback = fast_callback(layers=LAYERS, asynchronous=True, estimator=SlowWeightedKL(), max_queued=1,
+                             when_full=when_full)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(tmp_path, callback, epochs=3)
+    skipped = [w for w in caught if "is not analysed" in str(w.message)]
+    if when_full == "wait":
+        assert callback.history.epochs == [0, 1, 2] and not skipped
+        assert max(callback.blocked_s.values()) > 0.5  # the training loop waited for the queue
+    else:
+        assert 0 in callback.history.epochs and len(callback.history) + len(skipped) == 3 and skipped
+        assert max(callback.blocked_s.values()) < 0.5

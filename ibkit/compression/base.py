@@ -39,10 +39,13 @@ def as_float_batch(data: Any, name: str = "x", min_samples: int = 1) -> torch.Te
         raise DataError(f"{name} has {tensor.shape[0]} samples, needs at least {min_samples}")
     if tensor[0].numel() == 0:
         raise ValueError(f"{name} has samples with 0 features (shape {tuple(tensor.shape)})")
-    finite = torch.isfinite(tensor)
-    if not bool(finite.all()):
-        rows = int((~finite).reshape(tensor.shape[0], -1).any(dim=1).sum())
-        raise DataError(f"{name} contains NaN or inf values in {rows} of {tensor.shape[0]} samples")
+    # A finite sum means finite values (one reduction, no mask as large as the data); an infinite
+    # one may be overflow of large values, so only then are the values checked one by one.
+    if not bool(torch.isfinite(tensor.sum())):
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            rows = int((~finite).reshape(tensor.shape[0], -1).any(dim=1).sum())
+            raise DataError(f"{name} contains NaN or inf values in {rows} of {tensor.shape[0]} samples")
     return tensor
 
 

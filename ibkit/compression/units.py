@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Executor
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from ibkit.errors import DataError
@@ -43,6 +45,12 @@ from ibkit.validation import check_choice
 UNIT_TRANSFORMS = ("auto", "normal-scores", "log-ratio", "none")
 #: How far a row sum (or logsumexp) may be from 1 (from 0) for a probability (log-probability) layer.
 SIMPLEX_TOLERANCE = 1e-4
+#: Bytes of work one chunk of a wide layer may take (float64 rows; sort keys, orders and tie
+#: bookkeeping of a column chunk), so that no transform holds a float64 copy of the layer.
+CHUNK_BYTES = 256 * 2**20
+#: Bytes of work per value of a column chunk of :func:`tied_normal_scores`: its sorted value,
+#: order, tie starts and ends, and score.
+_WORK_BYTES_PER_VALUE = 40
 
 
 def check_unit_transform(transform: str) -> str:
@@ -52,18 +60,22 @@ def check_unit_transform(transform: str) -> str:
 
 def is_probability(x: torch.Tensor) -> bool:
     """Whether every row of ``(N, W)`` values, ``W ≥ 2``, is a probability vector (up to rounding)."""
-    if x.ndim != 2 or x.shape[1] < 2:
+    if x.ndim != 2 or x.shape[1] < 2 or x.numel() == 0 or float(x.min()) < 0:
         return False
-    return bool((x >= 0).all()) and bool(((x.sum(dim=1, dtype=torch.float64) - 1).abs() <= SIMPLEX_TOLERANCE).all())
+    return all(bool(((rows.sum(dim=1) - 1).abs() <= SIMPLEX_TOLERANCE).all()) for rows in _float64_rows(x))
 
 
 def is_log_probability(x: torch.Tensor) -> bool:
     """Whether every row of ``(N, W)`` values, ``W ≥ 2``, is a vector of log-probabilities."""
-    if x.ndim != 2 or x.shape[1] < 2:
+    if x.ndim != 2 or x.shape[1] < 2 or x.numel() == 0 or float(x.max()) > SIMPLEX_TOLERANCE:
         return False
-    values = x.to(torch.float64)
-    return bool((values <= SIMPLEX_TOLERANCE).all()) and bool(
-        (torch.logsumexp(values, dim=1).abs() <= SIMPLEX_TOLERANCE).all())
+    return all(bool((torch.logsumexp(rows, dim=1).abs() <= SIMPLEX_TOLERANCE).all()) for rows in _float64_rows(x))
+
+
+def _float64_rows(x: torch.Tensor):
+    """The rows of ``(N, W)`` values as float64 blocks of at most ``CHUNK_BYTES`` (no float64 copy of a wide layer)."""
+    for rows in x.split(max(1, CHUNK_BYTES // (8 * x.shape[1]))):
+        yield rows.to(torch.float64)
 
 
 def resolve_unit_transform(x: torch.Tensor, transform: str) -> str:
@@ -73,8 +85,9 @@ def resolve_unit_transform(x: torch.Tensor, transform: str) -> str:
     return "log-ratio" if is_probability(x) or is_log_probability(x) else "normal-scores"
 
 
-def transform_units(x: torch.Tensor, transform: str) -> torch.Tensor:
-    """Apply a unit transform (see the module docstring) to ``(N, W)`` values.
+def transform_units(x: torch.Tensor, transform: str, pool: Executor | None = None) -> torch.Tensor:
+    """Apply a unit transform (see the module docstring) to ``(N, W)`` values (normal scores in
+    parallel on ``pool``'s threads, if given).
 
     Returns:
         ``(N, W)`` (``(N, W − 1)`` for ``"log-ratio"``) on ``x``'s device, in ``x``'s floating
@@ -86,7 +99,7 @@ def transform_units(x: torch.Tensor, transform: str) -> torch.Tensor:
     transform = resolve_unit_transform(x, transform)
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     if transform == "normal-scores":
-        return tied_normal_scores(x)
+        return tied_normal_scores(x, pool)
     if transform == "log-ratio":
         if is_log_probability(x):
             return isometric_log_ratio(x.to(torch.float64)).to(dtype)
@@ -119,33 +132,114 @@ def helmert_basis(width: int, device: torch.device | str | None = None) -> torch
     return basis
 
 
-def tied_normal_scores(x: torch.Tensor) -> torch.Tensor:
+def column_chunks(n: int, width: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` column ranges of an ``(n, width)`` matrix whose transform work fits ``CHUNK_BYTES``."""
+    size = max(1, CHUNK_BYTES // (_WORK_BYTES_PER_VALUE * max(n, 1)))
+    return [(start, min(start + size, width)) for start in range(0, width, size)]
+
+
+def tied_normal_scores(x: torch.Tensor, pool: Executor | None = None) -> torch.Tensor:
     """Per-column normal scores of ``(N, W)`` values; tied values share the mean score of their tie.
 
-    The sample of rank ``r`` gets ``Φ⁻¹(r / (N + 1))``. Deterministic, vectorised over columns
-    (each sorted as a contiguous row of the transpose, which is faster than a strided sort);
-    returned in float32 (for float32 or lower input) or float64, on ``x``'s device.
+    The sample of rank ``r`` gets ``Φ⁻¹(r / (N + 1))``; a tie over ranks ``a+1..b`` (a ReLU unit's
+    zeros, the border of zero-padded images) gets the mean of their scores, read off prefix sums
+    of the score table once per tie. The price is one sort per column: on the CPU, numpy's
+    vectorised sort of 64-bit keys that pack each float32 value's order-preserving bits with its
+    row index (several times faster than an argsort); on an accelerator, torch's sort.
+    Deterministic; computed in column chunks (``CHUNK_BYTES`` of work besides the result, never a
+    float64 copy of the layer), in parallel on ``pool``'s threads if one is given.
+
+    Returns:
+        ``(N, W)`` scores on ``x``'s device, float32 (for float32 or lower input) or float64,
+        stored unit by unit (the transpose of a contiguous ``(W, N)`` tensor; matrix products read
+        it without a copy).
     """
     n, width = x.shape
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    sorted_values, order = torch.sort(x.T.contiguous(), dim=1)
-    ranks = torch.arange(1, n + 1, dtype=torch.float64, device=x.device)
-    scores = torch.special.ndtri(ranks / (n + 1)).to(dtype).expand(width, n).contiguous()
-    starts = torch.ones(width, n, dtype=torch.bool, device=x.device)
-    starts[:, 1:] = sorted_values[:, 1:] != sorted_values[:, :-1]
-    tied = torch.nonzero(~starts.all(dim=1)).squeeze(1)
-    if tied.numel():
-        # Tie groups numbered along each tied row; every sorted position gets its group's mean score.
-        group = torch.cumsum(starts[tied], dim=1) - 1
-        block = scores[tied].to(torch.float64)
-        totals = torch.zeros_like(block).scatter_add_(1, group, block)
-        counts = torch.zeros_like(block).scatter_add_(1, group, torch.ones_like(block))
-        scores[tied] = (totals.gather(1, group) / counts.gather(1, group)).to(dtype)
-    return torch.empty_like(scores).scatter_(1, order, scores).T.contiguous()
+    scores = torch.special.ndtri(torch.arange(1, n + 1, dtype=torch.float64, device=x.device) / (n + 1))
+    prefix = torch.cat([scores.new_zeros(1), scores.cumsum(0)])  # prefix[r] = Σ of the r smallest scores
+    out = torch.empty(width, n, dtype=dtype, device=x.device)
+
+    def transform(chunk: tuple[int, int]) -> None:
+        start, stop = chunk
+        block = x[:, start:stop].to(dtype)
+        if x.device.type == "cpu":
+            ranked = packed_sort(block) if dtype == torch.float32 else float64_sort(block)
+            out[start:stop].scatter_(1, ranked.order, tie_means(ranked.ties, prefix.numpy()).to(dtype))
+        else:
+            out[start:stop] = _accelerator_scores(block.T.contiguous() + 0.0, prefix)
+
+    list((pool.map if pool is not None else map)(transform, column_chunks(n, width)))
+    return out.T
+
+
+class Ranked(NamedTuple):
+    """The columns of a ``(N, c)`` block sorted: ``order`` ``(c, N)`` int64 (row indices in ascending
+    order of value) and ``ties`` ``(c, N)`` bool (``ties[j, i]``: sorted position ``i`` of column ``j``
+    starts a new value)."""
+
+    order: torch.Tensor
+    ties: np.ndarray
+
+
+def packed_sort(block: torch.Tensor) -> Ranked:
+    """Sort the columns of a float32 ``(N, c)`` block by one 64-bit key per value: the value's bits
+    as an order-preserving int32 (negative floats' magnitude bits flipped; −0.0 merged with 0.0)
+    above its row index, so one vectorised integer sort gives both the order and the ties."""
+    n, columns = block.shape
+    bits = block.T.contiguous().numpy().view(np.int32)               # one unit per row
+    keys = bits.astype(np.int64)                                     # sign-extended float bits
+    flip = keys >> 31                                                # −1 for negative floats, else 0
+    np.bitwise_and(flip, 0x7FFFFFFF, out=flip)
+    keys ^= flip                                                     # now increasing in the float value
+    np.right_shift(keys, 63, out=flip)
+    keys -= flip                                                     # negatives up by one: −0.0 meets 0.0
+    keys <<= 32
+    keys |= np.arange(n, dtype=np.int64)
+    keys.sort(axis=1)
+    halves = keys.view(np.int32).reshape(columns, n, 2)             # little-endian: (row index, value key)
+    ties = np.empty((columns, n), dtype=bool)
+    ties[:, 0] = True
+    np.not_equal(halves[:, 1:, 1], halves[:, :-1, 1], out=ties[:, 1:])
+    return Ranked(torch.from_numpy(halves[..., 0].astype(np.int64)), ties)
+
+
+def float64_sort(block: torch.Tensor) -> Ranked:
+    """:func:`packed_sort` for float64 ``(N, c)`` values (a stable argsort; narrow layers only)."""
+    values = block.T.numpy() + 0.0                                   # + 0.0: −0.0 becomes 0.0
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    ties = np.ones(order.shape, dtype=bool)
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=ties[:, 1:])
+    return Ranked(torch.from_numpy(order), ties)
+
+
+def tie_means(ties: np.ndarray, prefix: np.ndarray) -> torch.Tensor:
+    """``(c, N)`` float64 scores in sorted order: each run of equal values (``ties``, as in
+    :class:`Ranked`) gets the mean score of its ranks, ``(prefix[b] − prefix[a]) / (b − a)``."""
+    columns, n = ties.shape
+    starts = np.flatnonzero(ties)                                   # every run's first position, flattened
+    lengths = np.diff(starts, append=ties.size)                      # runs never cross units: each starts one
+    first_rank = np.broadcast_to(np.arange(n), ties.shape)[ties]
+    means = (prefix[first_rank + lengths] - prefix[first_rank]) / lengths
+    return torch.from_numpy(np.repeat(means, lengths).reshape(columns, n))
+
+
+def _accelerator_scores(values: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+    """The tied normal scores of each row of ``values`` (``(c, N)``, on an accelerator), as :func:`_cpu_scores`."""
+    rows, n = values.shape
+    ordered, order = torch.sort(values, dim=1)
+    first = torch.ones(rows, n + 1, dtype=torch.bool, device=values.device)
+    first[:, 1:n] = ordered[:, 1:] != ordered[:, :-1]
+    positions = torch.arange(n + 1, device=values.device)
+    start = torch.where(first[:, :n], positions[:n], 0).cummax(dim=1).values
+    end = torch.where(first[:, 1:], positions[1:], n).flip(1).cummin(dim=1).values.flip(1)
+    means = ((prefix[end] - prefix[start]) / (end - start)).to(values.dtype)
+    return torch.empty_like(values).scatter_(1, order, means)
 
 
 def unit_codes(values: torch.Tensor, dims: int, transform: str = "auto",
-               compressor: Callable[[int], Any] | None = None) -> torch.Tensor:
+               compressor: Callable[[int], Any] | None = None, pool: Executor | None = None) -> torch.Tensor:
     """Codes of ``(N, ...)`` values: a unit transform, then compression only if it is needed.
 
     Args:
@@ -154,12 +248,13 @@ def unit_codes(values: torch.Tensor, dims: int, transform: str = "auto",
         transform: a unit transform (module docstring); applied first, to each unit.
         compressor: ``n_components -> object with fit_transform`` (e.g. ``ibkit.compression.PCA``),
             or ``None`` for no compression.
+        pool: threads for the unit transform (:func:`tied_normal_scores`).
 
     Returns:
         ``(N, W')`` codes: the transformed units themselves when ``W' ≤ dims`` (nothing is
         rotated or mixed), else ``compressor(dims)``'s ``(N, dims)`` codes of them.
     """
-    units = transform_units(values.flatten(1), transform)
+    units = transform_units(values.flatten(1), transform, pool)
     if compressor is None or units.shape[1] <= dims:
         return units
     return torch.as_tensor(compressor(dims).fit_transform(units)).to(units.device)

@@ -33,7 +33,7 @@ class Prepared(NamedTuple):
         shape: the shape of one sample as given, before flattening (e.g. ``(1, 16, 16)``).
         terms: what an estimator can reuse of this variable alone across many estimates (an
             entropy estimator's per-sample terms, ``(N,)``), or ``None``
-            (:meth:`MutualInformationEstimator.prepare_shared`).
+            (:meth:`MutualInformationEstimator.shared`).
     """
 
     samples: torch.Tensor
@@ -134,10 +134,11 @@ class MutualInformationEstimator(ABC):
     def check_sample_size(self, n: int, dx: int, dy: int) -> None:  # noqa: B027 (an optional hook)
         """Hook: warn when ``n`` samples are few for ``dx + dy`` continuous dimensions (default: never)."""
 
-    def prepare_shared(self, data: Any, name: str) -> Prepared:
-        """:meth:`prepare` a variable that many estimates share (the information plane's probe codes),
-        keeping in :attr:`Prepared.terms` what of its own estimate can be reused; by default nothing."""
-        return self.prepare(data, name)
+    def shared(self, variable: Prepared) -> Prepared:
+        """A prepared variable that several estimates share (the information plane's probe codes and
+        layers), with what of its own estimate they can reuse kept in :attr:`Prepared.terms`; by
+        default nothing is kept."""
+        return variable
 
     def for_method(self, method: str | None) -> MutualInformationEstimator:
         """The estimator whose estimates are ``method``'s: this one for ``None`` (free to choose, a

@@ -108,10 +108,9 @@ class EntropyEstimator(TermsEstimator):
             x, log_scale = affine_normalise(x, self.term_normalisation, name)
         return log_scale - self.pointwise_log_density(x)
 
-    def prepare_shared(self, data: Any, name: str) -> Prepared:
-        """:meth:`prepare`, keeping the variable's own entropy terms for every MI estimate it enters."""
-        prepared = self.prepare(data, name)
-        return prepared._replace(terms=self.entropy_terms(prepared.samples, name))
+    def shared(self, variable: Prepared) -> Prepared:
+        """``variable`` with its own entropy terms kept for every MI estimate it enters."""
+        return variable._replace(terms=self.entropy_terms(variable.samples, variable.name))
 
     def for_method(self, method: str | None) -> MutualInformationEstimator:
         """This estimator (``None``: free to fall back), itself without its fallback (its own name),
@@ -129,7 +128,7 @@ class EntropyEstimator(TermsEstimator):
     def continuous_estimate(self, x: Prepared, y: Prepared) -> Estimate:
         """The (unchecked) continuous estimate: entropy-based, or the fallback's where that fails.
 
-        Entropy terms kept on a prepared variable (:meth:`prepare_shared`) are reused.
+        Entropy terms kept on a prepared variable (:meth:`shared`) are reused.
         """
         if self._fallback is not None and (x.degenerate or y.degenerate):
             return self._fall_back(x, y, "a variable is degenerate (see the warning above)")

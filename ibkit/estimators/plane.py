@@ -3,7 +3,7 @@
 The information plane of a network asks the same two questions of every layer and every epoch:
 how much does L tell about the (compressed) input X, and about the labels Y. They share work: X is
 prepared once for all layers and epochs, keeping what the estimator can reuse of it (an entropy
-estimator's H(X) terms, :meth:`~ibkit.estimators.base.MutualInformationEstimator.prepare_shared`),
+estimator's H(X) terms, :meth:`~ibkit.estimators.base.MutualInformationEstimator.shared`),
 and each layer is prepared once for both questions. The values are exactly those of
 ``ibkit.mutual_information`` on the same data; only repeated work is saved.
 
@@ -38,7 +38,7 @@ class InformationPlaneEstimator:
     def __init__(self, x: Any, labels: Any, estimator: MutualInformationEstimator):
         self.estimator = estimator
         self.labels = as_labels(labels, "labels", estimator.device)
-        self.x = None if x is None else estimator.prepare_shared(x, "x")
+        self.x = None if x is None else estimator.shared(estimator.prepare(x, "x"))
         if self.x is not None:
             check_same_length(self.x.samples, self.labels, "x", "labels")
         self._layers: dict[str, tuple[Any, Prepared]] = {}
