@@ -146,3 +146,22 @@ def test_samples_have_the_tasks_shapes_and_depend_only_on_the_generator():
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_bench_scores_the_mixture_family_apart():
+    from ibkit.benchmarks.battery import report, select
+
+    tasks = battery("quick")
+    chosen = select(tasks, ["mixture", "gaussian-dense"])
+    assert [task.family for task in chosen.values()] == ["gaussian-dense", "mixture-ring", "mixture-inliers"]
+    assert tasks[list(chosen)[1]].family == "mixture-ring"  # positions in the battery: the samples' seeds
+    with pytest.raises(ValueError, match="no task"):
+        select(tasks, ["mixtures"])
+    rows = [{"config": config, "task": f"{family} 1+1 MI=1", "family": family, "true_mi": 1.0, "true_mi_stderr": 0.001,
+             "estimate": estimate, "stderr": 0.01, "seconds": 1.0, "error": ""}
+            for config in ("default call", "ksg, k=5")
+            for family, estimate in (("gaussian-sparse", 1.1), ("mixture-ring", 0.5), ("mixture-curve", 0.9))]
+    text = report(rows, [])
+    assert "## Closed-form tasks (1)" in text and "## Mixture family (2 tasks" in text
+    assert "| default call | 1/2 | 0/1 | 1/1 |" in text
+    assert "| mixture-ring 1+1 | 1.000 ± 0.001 | 0.500 ± 0.010 ✗ | 0.500 ± 0.010 ✗ |" in text
