@@ -4,6 +4,9 @@
   MI-preserving elementwise bijections.
 - :mod:`ibkit.synthetic.images`: the ICLR-2024 image benchmarks (Gaussian blobs and rectangles)
   whose true MI is that of their Gaussian latents.
+- :mod:`ibkit.synthetic.mixtures`: joint Gaussian mixtures (rings, curves, inliers) whose MI is a
+  Monte-Carlo average of the exact log-density ratio.
+- :mod:`ibkit.synthetic.battery`: the known-MI battery of ``ibkit bench battery``.
 """
 
 from ibkit.synthetic.gaussian import (
