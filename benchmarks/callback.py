@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     three = {key: ".3f" for key in ("I(X;L) (nats)", "SE", "I(Y;L) (nats)", "SE ")}
     report = "\n".join([
         f"## InformationPlane overhead: MNISTClassifier, {len(layers)} layers ({', '.join(layers)}), "
-        f"N = {probe[0].shape[0]} probe images, {args.epochs} epochs, estimator {plane.estimator!r}, "
+        f"N = {probe[0].shape[0]} probe images, {args.epochs} epochs, estimator {plane.config.estimator!r}, "
         f"{device}, {torch.get_num_threads()} torch threads",
         "", markdown_table(fit_rows, formats=two), "",
         "The background run ends with the wait for its last queued epochs; its points are "

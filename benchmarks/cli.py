@@ -22,6 +22,8 @@ COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
                            "Every estimator and preprocessing on the known-MI battery, scored against the truth."),
     ("bench", "plane"): ("ibkit.benchmarks.plane",
                          "The information plane on stochastic layers whose MI is known: the test the plane itself must pass."),
+    ("bench", "phases"): ("ibkit.benchmarks.phases",
+                          "Significant phases: are the plane's rise and fall marks right, on layers whose MI path is known?"),
     ("bench", "stderr"): ("ibkit.benchmarks.stderr",
                           "Are the error bars right? Reported standard errors against the seed-to-seed spread."),
     ("bench", "synthetic"): ("ibkit.benchmarks.synthetic",

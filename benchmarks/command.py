@@ -70,6 +70,18 @@ def data_class_path(name: str) -> str:
 
 
 @contextmanager
+def usage_errors() -> Iterator[None]:
+    """A ``ValueError`` inside the block (a setting the command's classes refuse, data that are not
+    where the command was told, a layer name that does not exist) is the user's: one line
+    ``error: ...`` on stderr and exit status 2, as a command-line parser reports a bad option."""
+    try:
+        yield
+    except ValueError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@contextmanager
 def command_line(prog: str) -> Iterator[None]:
     """``sys.argv`` reduced to ``[prog]`` inside the block.
 

@@ -30,9 +30,10 @@ from collections.abc import Sequence
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ibkit.benchmarks.command import command_line, expand_shorthands
+from ibkit.benchmarks.command import command_line, expand_shorthands, usage_errors
 from ibkit.bounds import prediction_floor
 from ibkit.callbacks import InformationPlane
+from ibkit.capture import LayerRecorder
 from ibkit.compression.units import is_log_probability, is_probability
 from ibkit.data import SplitDataModule
 from ibkit.errors import Failure
@@ -94,15 +95,18 @@ def output_layer_checks(callback: InformationPlane, model: MNISTClassifier) -> l
 
 
 def main(argv: Sequence[str]) -> int:
-    with command_line(PROG):
-        cli = ClassifierCLI(MNISTClassifier, SplitDataModule, subclass_mode_data=True, run=False,
-                            args=expand_shorthands(argv), trainer_defaults=TRAINER_DEFAULTS,
-                            seed_everything_default=0, parser_kwargs={"prog": PROG, "description": __doc__},
-                            save_config_kwargs={"overwrite": True})
+    with usage_errors():  # the settings, the data and the layer names are checked before training
+        with command_line(PROG):
+            cli = ClassifierCLI(MNISTClassifier, SplitDataModule, subclass_mode_data=True, run=False,
+                                args=expand_shorthands(argv), trainer_defaults=TRAINER_DEFAULTS,
+                                seed_everything_default=0, parser_kwargs={"prog": PROG, "description": __doc__},
+                                save_config_kwargs={"overwrite": True})
+        cli.datamodule.setup("fit")
+        callback = next(cb for cb in cli.trainer.callbacks if isinstance(cb, InformationPlane))
+        LayerRecorder.for_module(cli.model, callback.layer_names, callback.select)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=True)
 
-    callback = next(cb for cb in cli.trainer.callbacks if isinstance(cb, InformationPlane))
     log_dir = cli.trainer.log_dir
     figure = save_final_figure(callback, log_dir)
     for line in output_layer_checks(callback, cli.model):

@@ -33,7 +33,7 @@ from lightning.pytorch import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from torch.utils.data import DataLoader
 
-from ibkit.benchmarks.command import command_line, expand_shorthands
+from ibkit.benchmarks.command import command_line, expand_shorthands, usage_errors
 from ibkit.data import SplitDataModule
 from ibkit.evaluation import evaluate_embedding
 from ibkit.models import NoiseInjectedDIM, embed
@@ -108,21 +108,36 @@ def train_and_evaluate(argv: Sequence[str], progress: bool = True,
         (nats; last epoch's means), ``log_batch_size`` (the InfoNCE ceiling), the metrics of
         :func:`ibkit.evaluation.evaluate_embedding`, ``train_seconds``, ``log_dir`` and split sizes.
     """
+    return run(configured(argv, progress), callbacks)
+
+
+def configured(argv: Sequence[str], progress: bool = True) -> DIMCLI:
+    """The command line's model, data and trainer, checked before any training.
+
+    Raises:
+        ValueError: a setting the classes refuse, or a batch size the data cannot fill.
+    """
     with command_line(PROG):
         cli = DIMCLI(NoiseInjectedDIM, SplitDataModule, subclass_mode_data=True, run=False,
                      args=expand_shorthands(expand_preset(argv)), trainer_defaults={**TRAINER_DEFAULTS,
                                                                      "enable_progress_bar": progress},
                      seed_everything_default=0, parser_kwargs={"prog": PROG, "description": __doc__},
                      save_config_kwargs={"overwrite": True})
+    cli.datamodule.setup()
+    batch_size, n_train = cli.datamodule.batch_size, len(cli.datamodule.train_set)
+    if batch_size < 2:
+        raise ValueError(f"--data.batch_size must be >= 2 (InfoNCE negatives and BatchNorm statistics), "
+                         f"got {batch_size}")
+    if batch_size > n_train:
+        raise ValueError(f"the batch size {batch_size} exceeds the {n_train} training samples")
+    return cli
+
+
+def run(cli: DIMCLI, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+    """Train, evaluate and summarise a :func:`configured` run (see :func:`train_and_evaluate`)."""
     model, data, trainer = cli.model, cli.datamodule, cli.trainer
     trainer.callbacks.extend(callbacks)
-    data.setup()
     n_train = len(data.train_set)
-    if data.batch_size < 2:
-        raise ValueError(f"--data.batch_size must be >= 2 (InfoNCE negatives and BatchNorm statistics), "
-                         f"got {data.batch_size}")
-    if data.batch_size > n_train:
-        raise ValueError(f"the batch size {data.batch_size} exceeds the {n_train} training samples")
     started = time.perf_counter()
     trainer.fit(model, datamodule=data)
     train_seconds = time.perf_counter() - started
@@ -173,7 +188,9 @@ def write_summary(summary: dict[str, Any], directory: Path) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    summary = train_and_evaluate(argv)
+    with usage_errors():  # a setting or data the command refuses is reported before any training
+        cli = configured(argv)
+    summary = run(cli)
     print(summary_markdown(summary))
     print(f"summary and TensorBoard logs: {summary['log_dir']}")
     return 0

@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from ibkit.analysis import InformationPlaneAnalysis
 from ibkit.callbacks.background import WHEN_FULL, EpochQueue, analysis_job, queued_from_state
 from ibkit.callbacks.distributed import capture_on_every_rank, raise_on_every_rank, run_probe
+from ibkit.callbacks.epoch_metric import EpochMetric
 from ibkit.callbacks.plane_logger import PlaneLogger
 from ibkit.callbacks.schedule import EpochSchedule, closes_epoch
 from ibkit.capture import LayerRecorder, Selector
@@ -32,17 +33,16 @@ from ibkit.validation import check_choice, check_positive_int
 class InformationPlane(Callback):
     """Information-plane analysis of any ``LightningModule`` while it trains.
 
-    After each scheduled epoch (its training and closing validation done, before its checkpoint
-    is written) the probe runs through the module once, in eval mode with noise layers on
-    (``noise_on``), and forward hooks that exist only for that pass record the chosen layers
-    (under DDP each process runs its shard, gathered on rank 0). Rank 0 compresses and estimates
-    them (:class:`~ibkit.analysis.InformationPlaneAnalysis`) and logs ``ib/<layer>/I_XL`` and
-    ``ib/<layer>/I_YL`` (with ``_stderr`` and a ±2 SE band ``_lower``/``_upper``), the times
-    ``ib/time/*`` and, to TensorBoard, the plane figure, a custom-scalars layout and a table of
-    every point (``ib/points``); ``information_plane.csv``/``.json`` are rewritten in the log
-    directory, and the history is saved in checkpoints. Data that cannot be estimated (a
-    :class:`~ibkit.errors.DataError`) is a warning and a gap; any other error is raised once the
-    epoch is logged, on every rank.
+    After each scheduled epoch (training and closing validation done, before its checkpoint) the
+    probe runs once through the module in eval mode with noise layers on (``noise_on``); forward
+    hooks that exist only for that pass record the layers (under DDP each process runs its shard,
+    gathered on rank 0). Rank 0 compresses and estimates them
+    (:class:`~ibkit.analysis.InformationPlaneAnalysis`) and logs scalars ``ib/<layer>/I_XL``,
+    ``ib/<layer>/I_YL`` (with ``_stderr``, ``_lower``/``_upper`` ±2 SE) and ``ib/time/*``, to
+    TensorBoard the figures, a custom-scalars layout and a table of the points (``ib/points``), and
+    rewrites ``information_plane.csv``/``.json``; the history is saved in checkpoints. Data that
+    cannot be estimated (:class:`~ibkit.errors.DataError`) is a warning and a gap; any other error
+    is raised once the epoch is logged, on every rank.
 
     Args:
         layers: module names as in ``pl_module.named_modules()``; default: the module's
@@ -70,6 +70,9 @@ class InformationPlane(Callback):
             (``N × units × 4`` bytes).
         when_full: when ``max_queued`` epochs wait: ``"wait"`` (the training loop waits for the
             oldest) or ``"skip"`` (the new epoch is not analysed: a warning and a gap).
+        colour_metric: the per-layer figure colours each trajectory by the change of this metric
+            since the previous analysed epoch: ``"loss"`` (the epoch's mean training loss, as in the
+            paper), a logged metric's name, or ``None`` (by epoch).
 
     Attributes:
         history: every analysed epoch's points and timings (saved in checkpoints).
@@ -98,7 +101,7 @@ class InformationPlane(Callback):
         epochs: Sequence[int] | None = None, noise_on: bool = True, strict: bool = False, seed: int = 0,
         batch_size: int = 1024, forward: Callable[[LightningModule, torch.Tensor], Any] | None = None,
         log_figure: bool = True, asynchronous: bool = False, threads: int | None = None, max_queued: int = 1,
-        when_full: str = "wait", readout_noise: float | None = None,
+        when_full: str = "wait", readout_noise: float | None = None, colour_metric: str | None = "loss",
     ):
         super().__init__()
         self.config = PlaneConfig(estimator=estimator, x_compressor=x_compressor, x_dims=x_dims,
@@ -116,14 +119,12 @@ class InformationPlane(Callback):
         self.history = InformationPlaneHistory()
         self.blocked_s: dict[int, float] = {}
         self.analysis: InformationPlaneAnalysis | None = None
-        self._logger = PlaneLogger(log_figure)
+        self._logger, self._metric = PlaneLogger(log_figure), EpochMetric(colour_metric)
         self._queue = EpochQueue(background=asynchronous)
         self._resumed: list[tuple[int, dict[str, torch.Tensor | Failure], float]] = []
         self._failure: BaseException | None = None
         self._recorder: LayerRecorder | None = None
         self._last_epoch: int | None = None
-
-    estimator = property(lambda self: self.config.estimator, doc="The estimator of every point.")
 
     @property
     def state_key(self) -> str:
@@ -149,7 +150,8 @@ class InformationPlane(Callback):
                 self._estimate(trainer, pl_module, epoch, activations, capture_s)
         self._raise_failure(trainer)
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, *args: Any) -> None:
+        self._metric.update(outputs)
         if len(self._queue):
             self._log_finished(trainer)
 
@@ -169,7 +171,7 @@ class InformationPlane(Callback):
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Finish and log every queued epoch, then raise any failure on every rank."""
         self._log_finished(trainer, wait=True)
-        self._close()
+        self._close(cancel=False)
         self._raise_failure(trainer)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
@@ -195,10 +197,13 @@ class InformationPlane(Callback):
         if self._recorder is None:
             raise RuntimeError("InformationPlane.setup(stage='fit') must run before analyse_epoch")
         started = time.perf_counter()
-        if not self._room_for(trainer, epoch):
+        room = self._queue.make_room(epoch, self.max_queued, self.when_full) if trainer.is_global_zero else True
+        if not trainer.strategy.broadcast(room, src=0):  # back-pressure: rank 0 decides for every rank
             return
         analysis = self._analysis(trainer)
         if trainer.is_global_zero:
+            if self._metric.name:
+                self.history.record_metric(epoch, self._metric.name, self._metric.value(trainer))
             analysis.warn_if_deterministic(pl_module, self._recorder, noise_on=self.noise_on, forward=self.forward)
         activations = capture_on_every_rank(trainer, pl_module, self._recorder, analysis.x, epoch=epoch,
                                             seed=self.config.seed, batch_size=self.batch_size,
@@ -208,11 +213,6 @@ class InformationPlane(Callback):
             self.blocked_s[epoch] = time.perf_counter() - started
             self._logger.log_blocked(trainer, epoch, self.blocked_s[epoch])
         self._raise_failure(trainer)
-
-    def _room_for(self, trainer: Trainer, epoch: int) -> bool:
-        """Back-pressure (:meth:`EpochQueue.make_room`): rank 0 decides for every rank."""
-        room = self._queue.make_room(epoch, self.max_queued, self.when_full) if trainer.is_global_zero else True
-        return trainer.strategy.broadcast(room, src=0)
 
     def _estimate(self, trainer: Trainer, pl_module: LightningModule, epoch: int,
                   activations: dict[str, torch.Tensor | Failure], capture_s: float) -> None:
@@ -231,7 +231,7 @@ class InformationPlane(Callback):
     def _raise_failure(self, trainer: Trainer) -> None:
         raise_on_every_rank(trainer, self._failure)
 
-    def _close(self, cancel: bool = False) -> None:
+    def _close(self, cancel: bool) -> None:
         self._queue.close(cancel=cancel)
         if self.analysis is not None:
             self.analysis.close()

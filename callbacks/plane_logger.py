@@ -1,20 +1,23 @@
-"""Where an analysed epoch goes: every logger's scalars, TensorBoard's figure, layout and table, and
-the history files ``information_plane.csv``/``.json`` in the log directory (rank 0 only)."""
+"""Where an analysed epoch goes: every logger's scalars, TensorBoard's figures (the per-layer grid,
+and one card per layer, legible at TensorBoard's default image size), layout and table, and the
+history files ``information_plane.csv``/``.json`` in the log directory (rank 0 only)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from ibkit.callbacks.tensorboard_layout import (
     FIGURE_TAG,
     POINTS_TAG,
+    card_tag,
     custom_scalars_layout,
     find_tensorboard,
     plane_metrics,
     points_table,
+    summary_line,
     timing_tag,
 )
 from ibkit.history import EpochResult, InformationPlaneHistory
@@ -53,6 +56,7 @@ class PlaneLogger:
         """
         if not result.points:
             return
+        rank_zero_info(summary_line(result))
         metrics = plane_metrics(result.points, result.timing)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=result.epoch)
@@ -65,6 +69,8 @@ class PlaneLogger:
             writer.add_text(POINTS_TAG, points_table(result.points), global_step=result.epoch)
             if self.log_figure:
                 writer.add_figure(FIGURE_TAG, history.figure(), global_step=result.epoch, close=True)
+                for layer, card in history.cards().items():
+                    writer.add_figure(card_tag(layer), card, global_step=result.epoch, close=True)
         if self.log_dir is not None:
             history.write(self.log_dir, settings=settings())
 

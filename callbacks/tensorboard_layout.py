@@ -6,11 +6,13 @@ from collections.abc import Iterable, Sequence
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
-from ibkit.history import QUANTITIES, EpochTiming, PlanePoint
+from ibkit.history import QUANTITIES, EpochResult, EpochTiming, PlanePoint
 
 #: Prefix of every tag the callback writes.
 PREFIX = "ib"
 FIGURE_TAG = f"{PREFIX}/information_plane"
+#: Group of the one-layer figures (``ib/planes/<layer>``), each legible in a TensorBoard card.
+CARDS = f"{PREFIX}/planes"
 #: Text tag of the per-epoch table: every point's value, method and lower-bound flags.
 POINTS_TAG = f"{PREFIX}/points"
 TIMING_KEYS = ("capture_s", "compression_s", "estimation_s")
@@ -21,6 +23,11 @@ BAND_STDERRS = 2.0
 def scalar_tag(layer: str, quantity: str) -> str:
     """``ib/<layer>/<quantity>``, e.g. ``ib/fc1/I_XL``, ``ib/fc1/I_YL_stderr`` or ``ib/fc1/I_XL_lower``."""
     return f"{PREFIX}/{layer}/{quantity}"
+
+
+def card_tag(layer: str) -> str:
+    """``ib/planes/<layer>``: the tag of one layer's information-plane card."""
+    return f"{CARDS}/{layer}"
 
 
 def timing_tag(stage: str) -> str:
@@ -52,25 +59,49 @@ def plane_metrics(points: Sequence[PlanePoint], timing: EpochTiming) -> dict[str
 def points_table(points: Sequence[PlanePoint]) -> str:
     """A markdown table of one epoch's points for TensorBoard's text tab.
 
-    Each cell reads ``value ± SE (method)``; ``≥`` marks a lower bound, with the reason after it
-    (beyond log N: censored; compression: below a deeper layer's), and a gap gives its error.
+    Each cell reads ``value ± SE (method)``, then what qualifies it: ``≥``/``≤`` for a lower/upper
+    bound with its reason (beyond log N, below 0, compression, above H(Y)), and ``↑``/``↓`` for a
+    significant change since the previous analysed epoch; a gap gives its error.
     """
     header = "| layer | " + " | ".join(QUANTITIES.values()) + " |\n|---|" + "---|" * len(QUANTITIES)
     rows = [header]
     for point in points:
-        cells = []
-        for quantity in QUANTITIES:
-            value, stderr = getattr(point, quantity), getattr(point, f"{quantity}_stderr")
-            if value != value:
-                cells.append(f"gap: {getattr(point, f'{quantity}_error') or 'not estimated'}")
-                continue
-            reasons = [reason for flag, reason in (("censored", "beyond log N"), ("compression_loss", "compression"))
-                       if getattr(point, f"{quantity}_{flag}")]
-            bound = "≥ " if reasons else ""
-            note = f", lower bound: {' and '.join(reasons)}" if reasons else ""
-            cells.append(f"{bound}{value:.3f} ± {stderr:.3f} ({getattr(point, f'{quantity}_method')}{note})")
-        rows.append(f"| {point.layer} | " + " | ".join(cells) + " |")
+        rows.append(f"| {point.layer} | " + " | ".join(point_cell(point, quantity) for quantity in QUANTITIES) + " |")
     return "\n".join(rows)
+
+
+#: The reasons a value is a bound, by flag: (lower or upper bound, what the table says).
+BOUND_REASONS = {"censored": ("≥", "beyond log N"), "negative": ("≥", "below 0"),
+                 "compression_loss": ("≥", "compression"), "capped": ("≤", "above H(Y)")}
+TREND_ARROWS = {"up": " ↑", "down": " ↓", "": ""}
+
+
+def point_cell(point: PlanePoint, quantity: str) -> str:
+    """One quantity of a point as the text table shows it (see :func:`points_table`)."""
+    value, stderr = getattr(point, quantity), getattr(point, f"{quantity}_stderr")
+    if value != value:
+        return f"gap: {getattr(point, f'{quantity}_error') or 'not estimated'}"
+    bounds = [(sign, reason) for flag, (sign, reason) in BOUND_REASONS.items() if getattr(point, f"{quantity}_{flag}")]
+    sign = bounds[0][0] + " " if bounds else ""
+    note = f", bound: {' and '.join(reason for _, reason in bounds)}" if bounds else ""
+    arrow = TREND_ARROWS[getattr(point, f"{quantity}_trend")]
+    return f"{sign}{value:.3f} ± {stderr:.3f}{arrow} ({getattr(point, f'{quantity}_method')}{note})"
+
+
+def summary_line(result: EpochResult) -> str:
+    """The one console line of an analysed epoch: each layer's ``I(X;L)/I(Y;L)`` (nats; ``≥``/``≤``
+    for bounds, ``↑``/``↓`` for significant changes, ``gap``) and the analysis time."""
+    def short(point: PlanePoint, quantity: str) -> str:
+        value = getattr(point, quantity)
+        if value != value:
+            return "gap"
+        sign = "≤" if point.upper_bound(quantity) else "≥" if point.lower_bound(quantity) else ""
+        return f"{sign}{value:.2f}{TREND_ARROWS[getattr(point, f'{quantity}_trend')].strip()}"
+
+    timing = result.timing
+    seconds = timing.capture_s + timing.compression_s + timing.estimation_s
+    layers = ", ".join(f"{point.layer} {short(point, 'I_XL')}/{short(point, 'I_YL')}" for point in result.points)
+    return f"InformationPlane epoch {result.epoch}, I(X;L)/I(Y;L) nats: {layers} ({seconds:.1f} s)"
 
 
 def custom_scalars_layout(layers: Sequence[str]) -> dict:

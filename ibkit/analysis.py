@@ -17,11 +17,15 @@ What keeps the plane truthful (each rule is tested on stochastic layers whose MI
 - **One estimator per curve.** The method of a layer's first estimate of each quantity (the
   configured estimator, or its KSG fallback for degenerate data) is kept for the whole run,
   checkpoint resumes included, and recorded with every point.
-- **Lower bounds are said so.** An estimate above log N nats, more than N samples resolve, is
-  recorded as the lower bound log N (``*_censored``); with ``chain=True`` a point below a deeper
-  layer's by more than 2 SE, which the data-processing inequality forbids, is flagged as
-  compression loss (``*_compression_loss``). Both are drawn as hollow markers with an arrow
-  (``ibkit.bounds``).
+- **Bounds are said so** (``ibkit.bounds``). An estimate above log N nats, more than N samples
+  resolve, is recorded as the lower bound log N (``*_censored``); an I(Y;L) above the probe's
+  label entropy H(Y) as the upper bound H(Y) (``*_capped``); one below 0 beyond 2 SE as the lower
+  bound 0 (``*_negative``); with ``chain=True`` a point below a deeper layer's by more than 2 SE,
+  which the data-processing inequality forbids, is flagged as compression loss
+  (``*_compression_loss``). Each is drawn as a hollow marker with an arrow.
+- **Phases are tested.** The change of each curve since its previous analysed epoch gets a paired
+  standard error (the same probe and blocks, ``*_change_stderr``) and is marked ``up`` or
+  ``down`` (``*_trend``) beyond ``ibkit.bounds.TREND_STDERRS`` of it.
 
 A layer whose data cannot be estimated (a :class:`~ibkit.errors.DataError`: NaN activations, a
 constant layer, too few samples) becomes a warning (an ``EstimateWarning``, kind ``"gap"``) and a gap (NaN in the history with the
@@ -48,7 +52,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ibkit.bounds import flag_compression_loss, resolution_limit
+from ibkit.bounds import bounded_fields, flag_compression_loss, label_entropy, resolution_limit, trend_fields
 from ibkit.capture import LayerRecorder, Selector, capture_activations, capture_seed, is_stochastic
 from ibkit.compression import PCA, AutoencoderCompressor, Compressor
 from ibkit.compression.units import unit_codes
@@ -59,6 +63,7 @@ from ibkit.estimators.plane import InformationPlaneEstimator
 from ibkit.history import QUANTITIES, EpochResult, EpochTiming, InformationPlaneHistory, PlanePoint
 from ibkit.layers import readout_noise
 from ibkit.plane_config import DEFAULT_LAYER_DIMS, PlaneConfig
+from ibkit.result import Estimate
 from ibkit.threads import in_callers_context, one_thread_per_estimate
 
 #: Layer outputs to analyse: ``layer -> (N, features)`` tensor, or why it could not be captured.
@@ -175,6 +180,7 @@ class InformationPlaneAnalysis:
         if self.x is not None and self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"probe x and y must have the same length, got {self.x.shape[0]} and {self.y.shape[0]}")
         self.history = history if history is not None else InformationPlaneHistory()
+        self.history.references = {"label_entropy": label_entropy(self.y), "log_n": resolution_limit(self.y.shape[0])}
         self.x_compression_s: float | None = None
         self._x_codes: torch.Tensor | None = None
         self._plane: InformationPlaneEstimator | None = None
@@ -249,12 +255,13 @@ class InformationPlaneAnalysis:
                              disable=None, file=sys.stderr))
         x_compression_s = self.x_compression_s if first_x_compression else None
         estimation_s = time.perf_counter() - started - (x_compression_s or 0.0)
-        points = [point for point, _ in outcomes]
+        points = [point for point, _, _ in outcomes]
         if self.config.chain:
             points = flag_compression_loss(points)
         timing = EpochTiming(epoch, capture_s, compression_s, estimation_s, x_compression_s)
-        self.history.record(points, timing)
-        return EpochResult(points, timing, [failure for _, failures in outcomes for failure in failures])
+        self.history.record(points, timing, {key: value for _, _, estimates in outcomes
+                                             for key, value in estimates.items()})
+        return EpochResult(points, timing, [failure for _, failures, _ in outcomes for failure in failures])
 
     def analyse(self, model: nn.Module, epoch: int = 0, layers: Sequence[str] | None = None,
                 **capture_kwargs: Any) -> EpochResult:
@@ -347,18 +354,20 @@ class InformationPlaneAnalysis:
             return Failure.of("compression", error)
 
     def _point(self, plane: InformationPlaneEstimator, epoch: int, layer: str, code: torch.Tensor | Failure,
-               methods: Mapping[tuple[str, str], str]) -> tuple[PlanePoint, list[Failure]]:
-        """One layer's estimates and failures: NaN with its reason where a step failed (with a warning),
-        the curve's method kept, values above log N censored to that lower bound."""
+               methods: Mapping[tuple[str, str], str]) -> tuple[PlanePoint, list[Failure], dict[tuple[str, str], Estimate]]:
+        """One layer's point, failures and raw estimates: NaN with its reason where a step failed (with a
+        warning), the curve's method kept, a value beyond a bound recorded as that bound
+        (``ibkit.bounds.bounded_fields``), the change since the previous epoch tested (``trend_fields``)."""
         fields: dict[str, Any] = {}
         for quantity in QUANTITIES:
             fields.update({quantity: math.nan, f"{quantity}_stderr": math.nan})
         if isinstance(code, Failure):
             self._warn_gap(epoch, layer, code)
             return PlanePoint(epoch=epoch, layer=layer, I_XL_error=code.message, I_YL_error=code.message,
-                              **fields), [code]
-        failures = []
+                              **fields), [code], {}
+        failures, estimates = [], {}
         estimators = {"I_XL": plane.i_xl if plane.x is not None else None, "I_YL": plane.i_yl}
+        ceilings = {"I_XL": None, "I_YL": self.history.references["label_entropy"]}
         with self._warnings_once(layer, epoch):
             for quantity, estimate_of in estimators.items():
                 if estimate_of is None:
@@ -371,17 +380,20 @@ class InformationPlaneAnalysis:
                     failures.append(Failure.of(QUANTITIES[quantity], error))
                     fields[f"{quantity}_error"] = failures[-1].message
                     continue
-                limit = resolution_limit(estimate.n)
-                fields.update({quantity: min(estimate.value, limit), f"{quantity}_stderr": estimate.stderr,
-                               f"{quantity}_method": estimate.method, f"{quantity}_censored": estimate.value > limit})
+                estimates[(layer, quantity)] = estimate
+                previous = self.history.previous(layer, quantity, epoch)
+                fields |= bounded_fields(quantity, estimate, ceilings[quantity])
+                fields |= trend_fields(quantity, previous, estimate, ceilings[quantity])
         for failure in failures:
             self._warn_gap(epoch, layer, failure)
-        return PlanePoint(epoch=epoch, layer=layer, **fields), failures
+        return PlanePoint(epoch=epoch, layer=layer, **fields), failures, estimates
 
-    @staticmethod
-    def _warn_gap(epoch: int, layer: str, failure: Failure) -> None:
-        report(EstimateWarning(f"InformationPlane: {failure.step} for layer {layer!r} at epoch {epoch} failed "
-                               f"({failure.message}); recorded as a gap", layer, "gap"))
+    def _warn_gap(self, epoch: int, layer: str, failure: Failure) -> None:
+        """Warn that a step failed, the first time it fails for this layer (later gaps are in the history)."""
+        if (layer, f"gap {failure.step}") not in self._warned:
+            self._warned.add((layer, f"gap {failure.step}"))
+            report(EstimateWarning(f"InformationPlane: {failure.step} for layer {layer!r} at epoch {epoch} failed "
+                                   f"({failure.message}); recorded as a gap (reported once)", layer, "gap"))
 
     @contextmanager
     def _warnings_once(self, scope: str, epoch: int) -> Iterator[None]:
@@ -402,8 +414,13 @@ class InformationPlaneAnalysis:
 
 
 def check_finite(activations: torch.Tensor) -> None:
-    """``DataError`` naming how many of the ``(N, ...)`` samples have a NaN or infinite activation
-    (checked a few rows at a time: no mask as large as a wide layer)."""
+    """``DataError`` naming how many of the ``(N, ...)`` samples have a NaN or infinite activation.
+
+    A finite sum means finite values (one reduction, no mask as large as a wide layer); only an
+    infinite one (or an overflow of huge values) has the samples counted, a few rows at a time.
+    """
+    if bool(torch.isfinite(activations.sum())):
+        return
     rows = max(1, 2**24 // max(activations[0].numel(), 1))
     n_bad = sum(int((~torch.isfinite(block.flatten(1))).any(dim=1).sum()) for block in activations.split(rows))
     if n_bad:

@@ -1,5 +1,6 @@
-"""What a plane point can be: the resolution of N samples, the data-processing inequality along a
-chain of layers, and the floor a classifier's own predictions put under I(Y; output).
+"""What a plane point can be: the resolution of N samples, the label entropy above I(Y;L), zero
+below both, the data-processing inequality along a chain of layers, the floor a classifier's own
+predictions put under I(Y; output), and which changes between epochs are beyond their error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 
 from ibkit.compression.units import is_log_probability, is_probability
 from ibkit.estimators.discrete import label_entropy_terms
+from ibkit.estimators.resampling import paired_stderr
 from ibkit.history import QUANTITIES, PlanePoint
 from ibkit.result import Estimate
 from ibkit.validation import as_labels, check_same_length
@@ -20,6 +22,12 @@ from ibkit.validation import as_labels, check_same_length
 #: A layer's estimate is compression loss when a deeper layer's exceeds it by this many
 #: standard errors of their difference.
 DPI_STDERRS = 2.0
+#: An estimate below 0 by more than this many standard errors is recorded as the lower bound 0.
+NEGATIVE_STDERRS = 2.0
+#: A change since the previous analysed epoch beyond this many of its (paired) standard errors is
+#: marked as a rise or a fall. Chosen so that at most 1 % of flat epoch pairs are marked
+#: (measured: README, "Significant phases").
+TREND_STDERRS = 3.0
 
 
 def resolution_limit(n: int) -> float:
@@ -30,6 +38,45 @@ def resolution_limit(n: int) -> float:
     reads beyond it rests on its bias model, not on the sample.
     """
     return math.log(max(n, 2))
+
+
+def label_entropy(labels: Any) -> float:
+    """The plug-in entropy ``H(Y)`` of ``(N,)`` integer labels, nats: the most ``I(Y; L)`` can be."""
+    return float(label_entropy_terms(as_labels(labels, "labels")).mean())
+
+
+def bounded_fields(quantity: str, estimate: Estimate, ceiling: float | None) -> dict[str, Any]:
+    """The :class:`~ibkit.history.PlanePoint` fields of one estimate: its value, or the bound it crossed.
+
+    Above ``ceiling`` (H(Y) for I(Y;L)) the value is the ceiling, flagged ``capped``; otherwise
+    above ``log N`` it is ``log N``, flagged ``censored``; below 0 by more than
+    ``NEGATIVE_STDERRS`` standard errors it is 0, flagged ``negative``.
+    """
+    value, limit = estimate.value, resolution_limit(estimate.n)
+    capped = ceiling is not None and value > ceiling
+    censored = not capped and value > limit
+    negative = value < -NEGATIVE_STDERRS * estimate.stderr
+    recorded = ceiling if capped else limit if censored else 0.0 if negative else value
+    return {quantity: recorded, f"{quantity}_stderr": estimate.stderr, f"{quantity}_method": estimate.method,
+            f"{quantity}_censored": censored, f"{quantity}_capped": capped, f"{quantity}_negative": negative}
+
+
+def trend_fields(quantity: str, before: Estimate | None, after: Estimate, ceiling: float | None) -> dict[str, Any]:
+    """``{q_change_stderr, q_trend}`` of the change from ``before`` (the curve's previous analysed
+    epoch, ``None`` for its first) to ``after``, both on the same probe.
+
+    The standard error is paired (``ibkit.estimators.resampling.paired_stderr``); the change is a
+    trend beyond ``TREND_STDERRS`` of it, unless either estimate crossed a bound (its true value is
+    then unknown).
+    """
+    stderr = None if before is None else paired_stderr(before, after)
+    if stderr is None:
+        return {f"{quantity}_change_stderr": math.nan, f"{quantity}_trend": ""}
+    bounded = any(bounded_fields(quantity, estimate, ceiling)[f"{quantity}_{flag}"]
+                  for estimate in (before, after) for flag in ("censored", "capped", "negative"))
+    change = after.value - before.value
+    trend = "" if bounded or abs(change) <= TREND_STDERRS * stderr else "up" if change > 0 else "down"
+    return {f"{quantity}_change_stderr": stderr, f"{quantity}_trend": trend}
 
 
 def flag_compression_loss(points: Sequence[PlanePoint]) -> list[PlanePoint]:

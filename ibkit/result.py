@@ -22,7 +22,10 @@ class Estimate:
         diagnostics: what this call found besides the value, by key: ``"fallback_from"`` and
             ``"fallback_reason"`` (an entropy-based method handed the estimate to its fallback),
             ``"epochs"``, ``"best_epoch"``, ``"train_seconds"``, ``"validation_losses"`` (trained
-            estimators), ``"closed_form_mi"``, ``"closed_form_spread"`` (MIENF). Empty by default.
+            estimators), ``"closed_form_mi"``, ``"closed_form_spread"`` (MIENF), and
+            ``"replicates"``: what its standard error was measured from, a tensor: the block
+            estimates ``(R, B)`` of a block standard error or the per-sample terms ``(N,)`` of a
+            term one (``ibkit.estimators.resampling.paired_stderr`` compares two estimates by them).
     """
 
     value: float
@@ -46,7 +49,8 @@ class Estimate:
         n = terms.numel()
         value = float(terms.mean()) + offset
         stderr = float(terms.std(correction=1) / n**0.5) if n > 1 else 0.0
-        return cls(value=value, stderr=stderr, method=method, n=n, diagnostics=dict(diagnostics or {}))
+        return cls(value=value, stderr=stderr, method=method, n=n,
+                   diagnostics={"replicates": terms.detach().cpu(), **dict(diagnostics or {})})
 
     def __float__(self) -> float:
         return self.value

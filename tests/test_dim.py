@@ -247,5 +247,6 @@ def test_paper_preset_sets_the_authors_settings(capsys):
     for setting in ("batch_size: 1024", "critic_hidden: 256", "input_noise: 0.5", "padding: valid",
                     "noise: 0.316", "max_epochs: 7", "data_dir: /mnist"):
         assert setting in config, setting
-    with pytest.raises(ValueError, match="valid presets are paper"):
+    with pytest.raises(SystemExit) as exit_:  # a usage error: one line, status 2
         cli_main(["train", "dim", "--preset", "fast"])
+    assert exit_.value.code == 2 and "error: unknown preset" in capsys.readouterr().err

@@ -191,9 +191,11 @@ def test_history_records_methods_flags_and_reasons_in_csv_and_json(tmp_path):
     assert document["points"][0]["I_XL_censored"] is True and document["points"][1]["I_XL_error"] == "constant layer"
     arrays = history.as_arrays()
     assert arrays["I_XL_censored"].dtype == bool and arrays["I_XL_censored"].tolist() == [[True, False]]
-    figure = history.figure()
-    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
-    assert "lower bound: beyond log N" in labels
+    for figure in (history.figure(), history.figure(kind="overview")):  # the per-layer view and the overview
+        legend = figure.legends[0] if figure.legends else figure.axes[0].get_legend()
+        assert "lower bound: beyond log N" in [text.get_text() for text in legend.get_texts()]
+    for column in ("I_XL_capped", "I_YL_negative", "I_XL_change_stderr", "I_YL_trend"):
+        assert column in header
 
 
 def test_prediction_floor_is_label_entropy_minus_cross_entropy():

@@ -60,21 +60,23 @@ def check_unit_transform(transform: str) -> str:
 
 def is_probability(x: torch.Tensor) -> bool:
     """Whether every row of ``(N, W)`` values, ``W ≥ 2``, is a probability vector (up to rounding)."""
-    if x.ndim != 2 or x.shape[1] < 2 or x.numel() == 0 or float(x.min()) < 0:
+    if x.ndim != 2 or x.shape[1] < 2 or x.numel() == 0 or float(x.amin()) < 0:
         return False
     return all(bool(((rows.sum(dim=1) - 1).abs() <= SIMPLEX_TOLERANCE).all()) for rows in _float64_rows(x))
 
 
 def is_log_probability(x: torch.Tensor) -> bool:
     """Whether every row of ``(N, W)`` values, ``W ≥ 2``, is a vector of log-probabilities."""
-    if x.ndim != 2 or x.shape[1] < 2 or x.numel() == 0 or float(x.max()) > SIMPLEX_TOLERANCE:
+    if x.ndim != 2 or x.shape[1] < 2 or x.numel() == 0 or float(x.amax()) > SIMPLEX_TOLERANCE:
         return False
     return all(bool((torch.logsumexp(rows, dim=1).abs() <= SIMPLEX_TOLERANCE).all()) for rows in _float64_rows(x))
 
 
 def _float64_rows(x: torch.Tensor):
-    """The rows of ``(N, W)`` values as float64 blocks of at most ``CHUNK_BYTES`` (no float64 copy of a wide layer)."""
-    for rows in x.split(max(1, CHUNK_BYTES // (8 * x.shape[1]))):
+    """The rows of ``(N, W)`` values as float64 blocks of at most ``CHUNK_BYTES`` (no float64 copy of
+    a wide layer), the first row alone first, so that a layer that is no simplex is told at once."""
+    yield x[:1].to(torch.float64)
+    for rows in x[1:].split(max(1, CHUNK_BYTES // (8 * x.shape[1]))):
         yield rows.to(torch.float64)
 
 
@@ -165,7 +167,7 @@ def tied_normal_scores(x: torch.Tensor, pool: Executor | None = None) -> torch.T
         block = x[:, start:stop].to(dtype)
         if x.device.type == "cpu":
             ranked = packed_sort(block) if dtype == torch.float32 else float64_sort(block)
-            out[start:stop].scatter_(1, ranked.order, tie_means(ranked.ties, prefix.numpy()).to(dtype))
+            out[start:stop].scatter_(1, ranked.order, tie_means(ranked.ties, prefix.numpy(), out.numpy().dtype))
         else:
             out[start:stop] = _accelerator_scores(block.T.contiguous() + 0.0, prefix)
 
@@ -185,19 +187,20 @@ class Ranked(NamedTuple):
 def packed_sort(block: torch.Tensor) -> Ranked:
     """Sort the columns of a float32 ``(N, c)`` block by one 64-bit key per value: the value's bits
     as an order-preserving int32 (negative floats' magnitude bits flipped; −0.0 merged with 0.0)
-    above its row index, so one vectorised integer sort gives both the order and the ties."""
+    in the high half, its row index in the low half, so one vectorised integer sort gives both the
+    order and the ties."""
     n, columns = block.shape
-    bits = block.T.contiguous().numpy().view(np.int32)               # one unit per row
-    keys = bits.astype(np.int64)                                     # sign-extended float bits
-    flip = keys >> 31                                                # −1 for negative floats, else 0
-    np.bitwise_and(flip, 0x7FFFFFFF, out=flip)
-    keys ^= flip                                                     # now increasing in the float value
-    np.right_shift(keys, 63, out=flip)
-    keys -= flip                                                     # negatives up by one: −0.0 meets 0.0
-    keys <<= 32
-    keys |= np.arange(n, dtype=np.int64)
+    bits = block.T.contiguous().numpy().view(np.int32)              # one unit per row (no copy if stored so)
+    if float(block.amin()) >= 0:  # a ReLU layer: the bits already increase with the value, but for −0.0's
+        order_bits = np.maximum(bits, 0)
+    else:
+        order_bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)               # increasing in the float value
+        order_bits -= order_bits >> 31                                # negatives up by one: −0.0 meets 0.0
+    keys = np.empty((columns, n), dtype=np.int64)
+    halves = keys.view(np.int32).reshape(columns, n, 2)              # little-endian: (row index, value key)
+    halves[..., 0] = np.arange(n, dtype=np.int32)
+    halves[..., 1] = order_bits
     keys.sort(axis=1)
-    halves = keys.view(np.int32).reshape(columns, n, 2)             # little-endian: (row index, value key)
     ties = np.empty((columns, n), dtype=bool)
     ties[:, 0] = True
     np.not_equal(halves[:, 1:, 1], halves[:, :-1, 1], out=ties[:, 1:])
@@ -214,15 +217,15 @@ def float64_sort(block: torch.Tensor) -> Ranked:
     return Ranked(torch.from_numpy(order), ties)
 
 
-def tie_means(ties: np.ndarray, prefix: np.ndarray) -> torch.Tensor:
-    """``(c, N)`` float64 scores in sorted order: each run of equal values (``ties``, as in
+def tie_means(ties: np.ndarray, prefix: np.ndarray, dtype: np.dtype) -> torch.Tensor:
+    """``(c, N)`` scores (of ``dtype``) in sorted order: each run of equal values (``ties``, as in
     :class:`Ranked`) gets the mean score of its ranks, ``(prefix[b] − prefix[a]) / (b − a)``."""
     columns, n = ties.shape
     starts = np.flatnonzero(ties)                                   # every run's first position, flattened
     lengths = np.diff(starts, append=ties.size)                      # runs never cross units: each starts one
-    first_rank = np.broadcast_to(np.arange(n), ties.shape)[ties]
+    first_rank = starts % n
     means = (prefix[first_rank + lengths] - prefix[first_rank]) / lengths
-    return torch.from_numpy(np.repeat(means, lengths).reshape(columns, n))
+    return torch.from_numpy(np.repeat(means.astype(dtype), lengths).reshape(columns, n))
 
 
 def _accelerator_scores(values: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:

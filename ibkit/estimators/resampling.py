@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from ibkit.result import Estimate
 from ibkit.threads import estimate_threads, in_callers_context, one_thread_per_estimate
 
 #: Smallest block, in samples (the neighbour orders of the full sample must fit in it).
@@ -83,26 +84,46 @@ def partitions(n: int, blocks: int, repeats: int, labels: torch.Tensor | None = 
     return out
 
 
-def block_stderr(statistic: Callable[[torch.Tensor], float], n: int, labels: torch.Tensor | None = None,
-                 seed: int = 0) -> float | None:
-    """The batch-means standard error of ``statistic`` (see the module docstring).
+def block_estimates(statistic: Callable[[torch.Tensor], float], n: int, labels: torch.Tensor | None = None,
+                    seed: int = 0) -> torch.Tensor | None:
+    """The block estimates behind a batch-means standard error (see the module docstring).
 
     Args:
         statistic: the estimate recomputed on the samples with the given ``(m,)`` indices.
         n: the sample size.
         labels: ``(n,)`` class codes to stratify the blocks by, if any.
-        seed: seeds the partitions.
+        seed: seeds the partitions (the same seed, size and labels give the same blocks).
 
     Returns:
-        The standard error, or ``None`` if ``n`` is too small for two blocks.
+        ``(R, B)`` float64 estimates, one per block of each partition, or ``None`` if ``n`` is
+        too small for two blocks.
     """
     plan = block_plan(n)
     if plan is None:
         return None
     blocks, repeats = plan
     every_block = [index for partition in partitions(n, blocks, repeats, labels, seed) for index in partition]
-    values = torch.tensor(parallel_map(statistic, every_block), dtype=torch.float64).reshape(repeats, blocks)
-    return math.sqrt(float(values.var(dim=1, correction=1).mean()) / blocks)
+    return torch.tensor(parallel_map(statistic, every_block), dtype=torch.float64).reshape(repeats, blocks)
+
+
+def stderr_of(replicates: torch.Tensor) -> float:
+    """The standard error that ``replicates`` measure: block estimates ``(R, B)`` (batch means,
+    ``SE² = mean over partitions of Var(blocks) / B``) or per-sample terms ``(N,)`` (``sd / √N``)."""
+    if replicates.ndim == 2:
+        return math.sqrt(float(replicates.var(dim=1, correction=1).mean()) / replicates.shape[1])
+    return float(replicates.std(correction=1)) / math.sqrt(replicates.numel())
+
+
+def paired_stderr(before: Estimate, after: Estimate) -> float | None:
+    """The standard error of ``after − before`` for two estimates on the same sample (the
+    information plane's successive epochs on one probe), from their paired replicates: the
+    difference of each block's estimates (the same partitions), or of each sample's terms. What is
+    common to both, the probe's own sampling, cancels. ``None`` when they were not measured alike.
+    """
+    first, second = before.diagnostics.get("replicates"), after.diagnostics.get("replicates")
+    if first is None or second is None or first.shape != second.shape or first.ndim not in (1, 2):
+        return None
+    return stderr_of(second - first)
 
 
 def parallel_map(function: Callable[[torch.Tensor], float], items: list[torch.Tensor]) -> list[float]:

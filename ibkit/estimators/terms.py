@@ -16,7 +16,7 @@ import torch
 from ibkit.estimators.base import MutualInformationEstimator, Prepared
 from ibkit.estimators.checks import warn_if_undersampled
 from ibkit.estimators.preprocessing import normal_scores
-from ibkit.estimators.resampling import STDERR_METHODS, block_stderr
+from ibkit.estimators.resampling import STDERR_METHODS, block_estimates, stderr_of
 from ibkit.result import Estimate
 from ibkit.validation import check_choice
 
@@ -77,9 +77,12 @@ class TermsEstimator(MutualInformationEstimator):
         """
         if self.stderr_method != "blocks":
             return estimate
-        stderr = block_stderr(lambda index: float(block_terms(index.to(self.device or "cpu")).mean()),
-                              estimate.n, labels, self.seed)
-        return estimate if stderr is None else dataclasses.replace(estimate, stderr=stderr)
+        blocks = block_estimates(lambda index: float(block_terms(index.to(self.device or "cpu")).mean()),
+                                 estimate.n, labels, self.seed)
+        if blocks is None:
+            return estimate
+        return dataclasses.replace(estimate, stderr=stderr_of(blocks),
+                                   diagnostics={**estimate.diagnostics, "replicates": blocks})
 
     def resampled(self, x: Prepared, index: torch.Tensor) -> torch.Tensor:
         """The samples of ``x`` at ``index``, prepared as a sample of their own (ranks recomputed)."""
