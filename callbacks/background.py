@@ -26,6 +26,9 @@ from ibkit.history import EpochResult, EpochTiming
 #: How the callback behaves when ``max_queued`` epochs are already waiting: the training loop
 #: waits for the oldest, or the new epoch is skipped (a warning and a gap).
 WHEN_FULL = ("wait", "skip")
+#: Bytes of captured activations the queue holds when no count is set: as many epochs as fit,
+#: and at least one (a ResNet-18's five layers at N = 5,000 take 2.5 GB: one epoch).
+QUEUE_BYTES = 2 * 2**30
 
 
 @dataclass
@@ -36,6 +39,12 @@ class QueuedEpoch:
     activations: Mapping[str, torch.Tensor | Failure]
     capture_s: float
     future: Future
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of the activations held."""
+        return sum(value.numel() * value.element_size() for value in self.activations.values()
+                   if isinstance(value, torch.Tensor))
 
     def release(self) -> None:
         """Drop the activations (the analysis is done with them)."""
@@ -101,14 +110,22 @@ class EpochQueue:
         """The epochs whose jobs are not done yet, oldest first."""
         return [queued for queued in list(self._jobs) if not queued.future.done()]
 
-    def make_room(self, epoch: int, limit: int, when_full: str) -> bool:
-        """Whether ``epoch`` may be queued with at most ``limit`` jobs not done: with ``"wait"``
-        (:data:`WHEN_FULL`) always, after blocking until the oldest jobs are done; with ``"skip"``
-        only if there is room now (if not, a warning says the epoch is a gap)."""
-        while len(running := self.pending()) >= limit:
+    def capacity(self, limit: int | None) -> int:
+        """How many epochs may wait: ``limit``, or with ``None`` as many as :data:`QUEUE_BYTES` hold,
+        sized by the latest queued epoch (at least one)."""
+        if limit is not None:
+            return limit
+        running = self.pending()
+        return max(1, QUEUE_BYTES // max(running[-1].bytes, 1)) if running else 1
+
+    def make_room(self, epoch: int, limit: int | None, when_full: str) -> bool:
+        """Whether ``epoch`` may be queued with fewer than :meth:`capacity` jobs not done: with
+        ``"wait"`` (:data:`WHEN_FULL`) always, after blocking until the oldest jobs are done; with
+        ``"skip"`` only if there is room now (if not, a warning says the epoch is a gap)."""
+        while len(running := self.pending()) >= self.capacity(limit):
             if when_full == "skip":
-                warnings.warn(f"InformationPlane: epoch {epoch} is not analysed, {limit} epochs are still being "
-                              "estimated (when_full='skip'); it is a gap in the plane", UserWarning, stacklevel=3)
+                warnings.warn(f"InformationPlane: epoch {epoch} is not analysed, {len(running)} epochs are still "
+                              "being estimated (when_full='skip'); it is a gap in the plane", UserWarning, stacklevel=3)
                 return False
             wait([running[0].future])
         return True

@@ -65,9 +65,9 @@ class InformationPlane(Callback):
             when ready with their own epoch as the step. A checkpoint carries the activations of
             the epochs still queued and a resumed run estimates them first; the end of training
             waits for all.
-        max_queued: with ``asynchronous``, the most epochs captured and not yet estimated (default
-            one: the next epoch's capture waits for it), each holding its activations
-            (``N × units × 4`` bytes).
+        max_queued: with ``asynchronous``, the most epochs captured and not yet estimated, each
+            holding its activations (``N × units × 4`` bytes); default ``None``: as many as 2 GiB
+            hold (``background.QUEUE_BYTES``), at least one.
         when_full: when ``max_queued`` epochs wait: ``"wait"`` (the training loop waits for the
             oldest) or ``"skip"`` (the new epoch is not analysed: a warning and a gap).
         colour_metric: the per-layer figure colours each trajectory by the change of this metric
@@ -100,7 +100,7 @@ class InformationPlane(Callback):
         layer_transform: str | Mapping[str, str] = "auto", chain: bool = True, every_n_epochs: int | None = None,
         epochs: Sequence[int] | None = None, noise_on: bool = True, strict: bool = False, seed: int = 0,
         batch_size: int = 1024, forward: Callable[[LightningModule, torch.Tensor], Any] | None = None,
-        log_figure: bool = True, asynchronous: bool = False, threads: int | None = None, max_queued: int = 1,
+        log_figure: bool = True, asynchronous: bool = False, threads: int | None = None, max_queued: int | None = None,
         when_full: str = "wait", readout_noise: float | None = None, colour_metric: str | None = "loss",
     ):
         super().__init__()
@@ -114,7 +114,7 @@ class InformationPlane(Callback):
         self.probe_size = check_positive_int(probe_size, "probe_size")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.noise_on, self.asynchronous = noise_on, asynchronous
-        self.max_queued = check_positive_int(max_queued, "max_queued")
+        self.max_queued = None if max_queued is None else check_positive_int(max_queued, "max_queued")
         self.when_full = check_choice(when_full, "when_full", WHEN_FULL)
         self.history = InformationPlaneHistory()
         self.blocked_s: dict[int, float] = {}

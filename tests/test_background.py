@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_callback import NO_TB_WARNING, fast_callback, make_trainer
 
 from ibkit import DigitsDataModule
-from ibkit.callbacks import InformationPlane
+from ibkit.callbacks import InformationPlane, background
 from ibkit.callbacks.background import EpochQueue
 from ibkit.estimators import KSG, WeightedKozachenkoLeonenko, make_estimator
 from ibkit.history import EpochResult, EpochTiming
@@ -54,6 +54,16 @@ def test_a_full_queue_waits_for_the_oldest_or_skips_the_new_epoch():
     started = time.perf_counter()
     assert queue.make_room(1, limit=1, when_full="wait") and time.perf_counter() - started > 0.1
     assert queue.pending() == [] and [result.epoch for result in queue.finished()] == [0]
+    queue.close()
+
+
+def test_without_a_count_the_queue_holds_as_many_epochs_as_fit_in_its_bytes(monkeypatch):
+    monkeypatch.setattr(background, "QUEUE_BYTES", 3 * 4000)
+    queue = EpochQueue()
+    assert queue.capacity(None) == 1 and queue.capacity(5) == 5
+    queue.submit(0, {"L1": torch.zeros(1000)}, 0.0, lambda: result_of(0, 0.3))  # 4,000 bytes
+    assert queue.capacity(None) == 3 and queue.make_room(1, limit=None, when_full="skip")
+    queue.finished(wait=True)
     queue.close()
 
 
