@@ -4,7 +4,7 @@
 
 Writes ``layer_planes_example.png`` here (the per-layer grid, coloured by the change of a
 synthetic training loss) and, with ``--logdir``, a TensorBoard event file holding the grid
-(``ib/information_plane``), one card per layer (``ib/plane/<layer>``) and the all-layers overview
+(``ib/information_plane``), one card per layer (``ib/planes/<layer>``) and the all-layers overview
 (``ib/overview``), as the TensorBoard screenshot of this folder shows them.
 """
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         with SummaryWriter(str(args.logdir)) as writer:
             writer.add_figure("ib/information_plane", grid, 0)
             for layer, card in plot_layer_cards(arrays, **style).items():
-                writer.add_figure(f"ib/plane/{layer}", card, 0)
+                writer.add_figure(f"ib/planes/{layer}", card, 0)
             writer.add_figure("ib/overview", plot_overview(arrays, label_entropy=label_entropy, log_n=log_n), 0)
     return 0
 
