@@ -7,7 +7,8 @@ a data module (``--data``: ``digits``, scikit-learn's bundled 8×8 digits, or ``
 compressors, probe size, schedule). ``--config file.yaml`` reads settings from a file and
 ``--print_config`` prints them all. Shorthands: ``--data digits|mnist``, ``--data-dir D``
 (``--data.data_dir D``), ``--epochs N`` (``--trainer.max_epochs N``). The model's input shape and
-class count follow the data module.
+class count follow the data module. ``--data digits`` also sets ``--ib.layer_dims 5``
+(:data:`DATA_DEFAULTS`: its probe is small), unless the command line or a config says otherwise.
 
 After training the model is tested on the held-out split, and the command checks the plane
 against the network's own predictions: the class probabilities of an output layer bound
@@ -41,6 +42,14 @@ from ibkit.models import MNISTClassifier
 
 PROG = "ibkit train classifier"
 FIGURE_NAME = "information_plane.png"
+
+#: Settings a bundled data set needs besides the defaults, given before the user's arguments (which
+#: override them). Digits: the held-out probe has 539 images (54 per class), and a good
+#: classifier's I(Y;L) lies within a standard error (±0.04) of H(Y) = 2.30 nats; with 6-dimensional
+#: codes the estimate of every hidden layer crossed H(Y) in 37 of 60 points (recorded as the bound
+#: H(Y)), with 5 in none, and only 1 of 60 points lost information to compression (README, "Main
+#: job"); 4 dimensions lost it in 10.
+DATA_DEFAULTS = {"digits": ["--ib.layer_dims", "5"]}
 
 TRAINER_DEFAULTS = {
     "max_epochs": 10,
@@ -94,11 +103,19 @@ def output_layer_checks(callback: InformationPlane, model: MNISTClassifier) -> l
     return lines
 
 
+def with_data_defaults(argv: Sequence[str]) -> list[str]:
+    """``argv`` after the :data:`DATA_DEFAULTS` of the bundled data set it names (``--data NAME``)."""
+    tokens = list(argv)
+    names = [token.partition("=")[2] or (tokens[i + 1] if i + 1 < len(tokens) else "")
+             for i, token in enumerate(tokens) if token.partition("=")[0] == "--data"]
+    return [argument for name in names for argument in DATA_DEFAULTS.get(name, [])] + tokens
+
+
 def main(argv: Sequence[str]) -> int:
     with usage_errors():  # the settings, the data and the layer names are checked before training
         with command_line(PROG):
             cli = ClassifierCLI(MNISTClassifier, SplitDataModule, subclass_mode_data=True, run=False,
-                                args=expand_shorthands(argv), trainer_defaults=TRAINER_DEFAULTS,
+                                args=expand_shorthands(with_data_defaults(argv)), trainer_defaults=TRAINER_DEFAULTS,
                                 seed_everything_default=0, parser_kwargs={"prog": PROG, "description": __doc__},
                                 save_config_kwargs={"overwrite": True})
         cli.datamodule.setup("fit")

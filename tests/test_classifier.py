@@ -146,3 +146,12 @@ def test_cli_end_to_end_on_digits(tmp_path, capsys):
     # The output layers are checked against the floor their own predictions give.
     assert re.search(r"I\(Y; probs\) at epoch 0: .* bound it below by H\(Y\) − cross-entropy = ", printed)
     assert "max_epochs: 2" in (run_dir / "config.yaml").read_text()
+    assert "layer_dims: 5" in (run_dir / "config.yaml").read_text()  # the digits default
+
+
+def test_a_bundled_data_set_brings_its_defaults_and_the_user_overrides_them():
+    from ibkit.benchmarks.train_classifier import with_data_defaults
+
+    assert with_data_defaults(["--data", "digits"]) == ["--ib.layer_dims", "5", "--data", "digits"]
+    assert with_data_defaults(["--data=digits", "--ib.layer_dims", "6"])[-2:] == ["--ib.layer_dims", "6"]
+    assert with_data_defaults(["--data", "mnist", "--epochs", "3"]) == ["--data", "mnist", "--epochs", "3"]
