@@ -38,7 +38,7 @@ class InformationPlane(Callback):
     hooks that exist only for that pass record the layers (under DDP each process runs its shard,
     gathered on rank 0). Rank 0 compresses and estimates them
     (:class:`~ibkit.analysis.InformationPlaneAnalysis`) and logs scalars ``ib/<layer>/I_XL``,
-    ``ib/<layer>/I_YL`` (with ``_stderr``, ``_lower``/``_upper`` ±2 SE) and ``ib/time/*``, to
+    ``ib/<layer>/I_YL`` (their ``_stderr``, ``_lower``/``_upper`` ±2 SE as ``ib_band/...``) and ``ib/time/*``, to
     TensorBoard the figures, a custom-scalars layout and a table of the points (``ib/points``), and
     rewrites ``information_plane.csv``/``.json``; the history is saved in checkpoints. Data that
     cannot be estimated (:class:`~ibkit.errors.DataError`) is a warning and a gap; any other error

@@ -8,8 +8,12 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from ibkit.history import QUANTITIES, EpochResult, EpochTiming, PlanePoint
 
-#: Prefix of every tag the callback writes.
+#: Prefix of every tag the callback writes but the error bars'.
 PREFIX = "ib"
+#: Prefix of the standard errors and band ends, kept out of the estimates' group in TensorBoard's
+#: Scalars tab (it groups charts by the first part of the tag; the custom-scalars margin charts
+#: draw each band around its estimate).
+BAND_PREFIX = "ib_band"
 FIGURE_TAG = f"{PREFIX}/information_plane"
 #: Group of the one-layer figures (``ib/planes/<layer>``), each legible in a TensorBoard card.
 CARDS = f"{PREFIX}/planes"
@@ -21,8 +25,14 @@ BAND_STDERRS = 2.0
 
 
 def scalar_tag(layer: str, quantity: str) -> str:
-    """``ib/<layer>/<quantity>``, e.g. ``ib/fc1/I_XL``, ``ib/fc1/I_YL_stderr`` or ``ib/fc1/I_XL_lower``."""
+    """``ib/<layer>/<quantity>``, e.g. ``ib/fc1/I_XL``: the tag of an estimate."""
     return f"{PREFIX}/{layer}/{quantity}"
+
+
+def band_tag(layer: str, quantity: str, part: str) -> str:
+    """``ib_band/<layer>/<quantity>_<part>`` for ``part`` in ``stderr``, ``lower``, ``upper``, e.g.
+    ``ib_band/fc1/I_XL_lower``: the standard error of an estimate, or an end of its ±2 SE band."""
+    return f"{BAND_PREFIX}/{layer}/{quantity}_{part}"
 
 
 def card_tag(layer: str) -> str:
@@ -46,9 +56,9 @@ def plane_metrics(points: Sequence[PlanePoint], timing: EpochTiming) -> dict[str
             if value != value:  # NaN is a gap: not logged
                 continue
             metrics[scalar_tag(point.layer, quantity)] = value
-            metrics[scalar_tag(point.layer, f"{quantity}_stderr")] = stderr
-            metrics[scalar_tag(point.layer, f"{quantity}_lower")] = value - BAND_STDERRS * stderr
-            metrics[scalar_tag(point.layer, f"{quantity}_upper")] = value + BAND_STDERRS * stderr
+            metrics[band_tag(point.layer, quantity, "stderr")] = stderr
+            metrics[band_tag(point.layer, quantity, "lower")] = value - BAND_STDERRS * stderr
+            metrics[band_tag(point.layer, quantity, "upper")] = value + BAND_STDERRS * stderr
     for stage in TIMING_KEYS:
         metrics[timing_tag(stage)] = getattr(timing, stage)
     if timing.x_compression_s is not None:
@@ -114,8 +124,8 @@ def custom_scalars_layout(layers: Sequence[str]) -> dict:
     layout = {}
     for quantity, title in QUANTITIES.items():
         layout[f"{title} ± {BAND_STDERRS:g} SE, nats"] = {
-            layer: ["Margin", [scalar_tag(layer, quantity), scalar_tag(layer, f"{quantity}_lower"),
-                               scalar_tag(layer, f"{quantity}_upper")]]
+            layer: ["Margin", [scalar_tag(layer, quantity), band_tag(layer, quantity, "lower"),
+                               band_tag(layer, quantity, "upper")]]
             for layer in layers
         }
     return layout

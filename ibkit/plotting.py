@@ -47,7 +47,7 @@ from matplotlib.ticker import MaxNLocator
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 #: Error bars are the estimate ± this many standard errors (about a 95 % interval), as the
-#: ``ib/<layer>/<quantity>_lower``/``_upper`` band of the callback's TensorBoard scalars.
+#: ``ib_band/<layer>/<quantity>_lower``/``_upper`` band of the callback's TensorBoard scalars.
 ERROR_BAR_STDERRS = 2.0
 #: The quantities of a plane point: key prefix in ``InformationPlaneHistory.as_arrays()`` -> axis name.
 QUANTITY_NAMES = {"I_XL": "I(X;L)", "I_YL": "I(Y;L)"}

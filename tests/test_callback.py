@@ -65,10 +65,11 @@ def test_tensorboard_run_logs_scalars_figures_layout_and_history(tmp_path):
     tags = events.Tags()
     for layer in LAYERS:
         for quantity in QUANTITIES:
-            scalars = events.Scalars(f"ib/{layer}/{quantity}")
+            group = "ib_band" if quantity.endswith("_stderr") else "ib"
+            scalars = events.Scalars(f"{group}/{layer}/{quantity}")
             assert [s.step for s in scalars] == [0, 1, 2]
             assert all(math.isfinite(s.value) for s in scalars)
-        for i_yl, err in zip(events.Scalars(f"ib/{layer}/I_YL"), events.Scalars(f"ib/{layer}/I_YL_stderr")):
+        for i_yl, err in zip(events.Scalars(f"ib/{layer}/I_YL"), events.Scalars(f"ib_band/{layer}/I_YL_stderr")):
             assert 0.0 <= i_yl.value <= math.log(10) + 3 * err.value
             assert err.value > 0
     for stage in ("capture_s", "compression_s", "estimation_s"):

@@ -74,8 +74,10 @@ def test_tensorboard_serves_information_plane_tags(tmp_path):
         tags = poll(f"{base}/scalars/tags", has_ib_tags, server, deadline)
         run_tags = next(tags for tags in tags.values() if any(t.startswith("ib/") for t in tags))
         for layer in ("hidden1", "out"):
-            assert {f"ib/{layer}/I_XL", f"ib/{layer}/I_YL", f"ib/{layer}/I_YL_stderr", f"ib/{layer}/I_XL_lower",
-                    f"ib/{layer}/I_XL_upper"} <= set(run_tags)
+            assert {f"ib/{layer}/I_XL", f"ib/{layer}/I_YL", f"ib_band/{layer}/I_YL_stderr",
+                    f"ib_band/{layer}/I_XL_lower", f"ib_band/{layer}/I_XL_upper"} <= set(run_tags)
+        # The Scalars tab's "ib" group holds the estimates and times; the error bars have their own.
+        assert not any(tag.startswith("ib/") and tag.endswith(("_stderr", "_lower", "_upper")) for tag in run_tags)
         layout = poll(f"{base}/custom_scalars/layout", lambda p: bool(p.get("category")), server, deadline)
         categories = {category["title"]: category["chart"] for category in layout["category"]}
         assert set(categories) == {"I(X;L) ± 2 SE, nats", "I(Y;L) ± 2 SE, nats"}
@@ -83,7 +85,7 @@ def test_tensorboard_serves_information_plane_tags(tmp_path):
         assert set(charts) == {"hidden1", "out"}
         # One margin chart per layer: the estimate with its ±2 SE band, no stray stderr lines.
         assert charts["out"]["margin"]["series"] == [
-            {"value": "ib/out/I_XL", "lower": "ib/out/I_XL_lower", "upper": "ib/out/I_XL_upper"}]
+            {"value": "ib/out/I_XL", "lower": "ib_band/out/I_XL_lower", "upper": "ib_band/out/I_XL_upper"}]
     finally:
         server.terminate()
         try:
