@@ -28,18 +28,22 @@ class EpochMetric:
 
     def __init__(self, name: str | None = TRAINING_LOSS):
         self.name = name
-        self._sum, self._count = 0.0, 0
+        self._sum: torch.Tensor | float = 0.0
+        self._count = 0
 
     def update(self, outputs: Any) -> None:
-        """Add one training batch's loss (``training_step``'s return value) to the epoch's mean."""
+        """Add one training batch's loss (``training_step``'s return value) to the epoch's mean.
+
+        The sum stays on the loss's device (float64): no host synchronisation per training step.
+        """
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if self.name == TRAINING_LOSS and isinstance(loss, torch.Tensor) and loss.numel() == 1:
-            self._sum, self._count = self._sum + float(loss.detach()), self._count + 1
+            self._sum, self._count = self._sum + loss.detach().reshape(()).double(), self._count + 1
 
     def value(self, trainer: Any) -> float:
         """The metric at the end of the epoch (NaN if unknown); starts the next epoch's mean."""
         if self.name == TRAINING_LOSS:
-            value = self._sum / self._count if self._count else math.nan
+            value = float(self._sum) / self._count if self._count else math.nan
             self._sum, self._count = 0.0, 0
             return value
         metric = trainer.callback_metrics.get(self.name)

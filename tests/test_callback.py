@@ -319,3 +319,24 @@ def test_plot_skips_gaps_and_checks_shapes():
         plot_information_plane(i_xl, i_yl[:, :2])
     with pytest.raises(ValueError, match="layers must name 3"):
         plot_information_plane(i_xl, i_yl, layers=["a"])
+
+
+class BatchLosses(L.Callback):
+    """The training losses of every batch, per epoch, as ``training_step`` returned them."""
+
+    def __init__(self):
+        self.losses: dict[int, list[float]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, *args):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.losses.setdefault(trainer.current_epoch, []).append(float(loss))
+
+
+@pytest.mark.filterwarnings(NO_TB_WARNING)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_colour_metric_is_each_analysed_epochs_mean_training_loss(tmp_path):
+    train, val = digits_loaders()
+    batches, callback = BatchLosses(), fast_callback(log_figure=False, layers=["out"])
+    make_trainer(tmp_path, 2, [batches, callback]).fit(seeded_model(), train, val)
+    expected = [sum(batches.losses[epoch]) / len(batches.losses[epoch]) for epoch in (0, 1)]
+    assert callback.history.metric("loss") == pytest.approx(expected, rel=1e-12)
