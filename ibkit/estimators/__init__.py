@@ -30,7 +30,7 @@ from ibkit.estimators.base import MutualInformationEstimator, clone
 from ibkit.estimators.diagnostics import DegenerateDataWarning, EstimateWarning, UndersampledWarning, collect_warnings
 from ibkit.estimators.entropy_estimator import EntropyEstimator
 from ibkit.estimators.kde import KernelDensityEntropy
-from ibkit.estimators.knn import KozachenkoLeonenko, WeightedKozachenkoLeonenko, auto_k, wkl_weights
+from ibkit.estimators.knn import KozachenkoLeonenko, WeightedKozachenkoLeonenko, auto_k, auto_orders, wkl_weights
 from ibkit.estimators.ksg import KSG
 from ibkit.estimators.mienf import MIENF
 from ibkit.estimators.preprocessing import PREPROCESSING
@@ -142,6 +142,7 @@ __all__ = [
     "UndersampledWarning",
     "WeightedKozachenkoLeonenko",
     "auto_k",
+    "auto_orders",
     "clone",
     "collect_warnings",
     "entropy",

@@ -84,26 +84,28 @@ def partitions(n: int, blocks: int, repeats: int, labels: torch.Tensor | None = 
     return out
 
 
-def block_estimates(statistic: Callable[[torch.Tensor], float], n: int, labels: torch.Tensor | None = None,
+def block_estimates(statistic: Callable[[torch.Tensor], torch.Tensor], n: int, labels: torch.Tensor | None = None,
                     seed: int = 0) -> torch.Tensor | None:
     """The block estimates behind a batch-means standard error (see the module docstring).
 
     Args:
-        statistic: the estimate recomputed on the samples with the given ``(m,)`` indices.
+        statistic: the estimate recomputed on the samples with the given ``(m,)`` indices: a
+            scalar tensor, or ``(L,)`` for several estimates of the same sample at once.
         n: the sample size.
         labels: ``(n,)`` class codes to stratify the blocks by, if any.
         seed: seeds the partitions (the same seed, size and labels give the same blocks).
 
     Returns:
-        ``(R, B)`` float64 estimates, one per block of each partition, or ``None`` if ``n`` is
-        too small for two blocks.
+        ``(R, B)`` (or ``(R, B, L)``) float64 estimates, one per block of each partition, or
+        ``None`` if ``n`` is too small for two blocks.
     """
     plan = block_plan(n)
     if plan is None:
         return None
     blocks, repeats = plan
     every_block = [index for partition in partitions(n, blocks, repeats, labels, seed) for index in partition]
-    return torch.tensor(parallel_map(statistic, every_block), dtype=torch.float64).reshape(repeats, blocks)
+    estimates = torch.stack([value.detach().double().cpu() for value in parallel_map(statistic, every_block)])
+    return estimates.reshape(repeats, blocks, *estimates.shape[1:])
 
 
 def stderr_of(replicates: torch.Tensor) -> float:
@@ -126,14 +128,14 @@ def paired_stderr(before: Estimate, after: Estimate) -> float | None:
     return stderr_of(second - first)
 
 
-def parallel_map(function: Callable[[torch.Tensor], float], items: list[torch.Tensor]) -> list[float]:
+def parallel_map(function: Callable[[torch.Tensor], torch.Tensor], items: list[torch.Tensor]) -> list[torch.Tensor]:
     """``[function(item) for item in items]``, spread over the estimate's threads (``ibkit.threads``),
     each call running on one thread."""
     threads = min(estimate_threads(), len(items))
     if threads <= 1:
         return [function(item) for item in items]
 
-    def one(item: torch.Tensor) -> float:
+    def one(item: torch.Tensor) -> torch.Tensor:
         with one_thread_per_estimate():
             return function(item)
 

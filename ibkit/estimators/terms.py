@@ -21,6 +21,11 @@ from ibkit.result import Estimate
 from ibkit.validation import check_choice
 
 
+def with_replicates(estimate: Estimate, blocks: torch.Tensor) -> Estimate:
+    """``estimate`` with the standard error its block estimates ``(R, B)`` measure, kept as its replicates."""
+    return dataclasses.replace(estimate, stderr=stderr_of(blocks), diagnostics={**estimate.diagnostics, "replicates": blocks})
+
+
 class TermsEstimator(MutualInformationEstimator):
     """Base of the estimators whose estimate is the mean of per-sample terms (k-NN, kernel).
 
@@ -75,14 +80,17 @@ class TermsEstimator(MutualInformationEstimator):
         the full sample's settings; ``labels`` stratify the blocks. Unchanged with
         ``stderr_method="terms"`` or too few samples for two blocks.
         """
+        blocks = self.block_replicates(estimate.n, block_terms, labels)
+        return estimate if blocks is None else with_replicates(estimate, blocks)
+
+    def block_replicates(self, n: int, block_terms: Callable[[torch.Tensor], torch.Tensor],
+                         labels: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The block estimates ``(R, B)`` of ``n`` samples (``(R, B, L)`` where ``block_terms``
+        gives ``(m, L)`` terms of ``L`` estimates at once), or ``None`` with ``stderr_method="terms"``
+        or too few samples for two blocks."""
         if self.stderr_method != "blocks":
-            return estimate
-        blocks = block_estimates(lambda index: float(block_terms(index.to(self.device or "cpu")).mean()),
-                                 estimate.n, labels, self.seed)
-        if blocks is None:
-            return estimate
-        return dataclasses.replace(estimate, stderr=stderr_of(blocks),
-                                   diagnostics={**estimate.diagnostics, "replicates": blocks})
+            return None
+        return block_estimates(lambda index: block_terms(index.to(self.device or "cpu")).mean(dim=0), n, labels, self.seed)
 
     def resampled(self, x: Prepared, index: torch.Tensor) -> torch.Tensor:
         """The samples of ``x`` at ``index``, prepared as a sample of their own (ranks recomputed)."""
