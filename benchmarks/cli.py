@@ -20,6 +20,8 @@ COMMANDS: dict[tuple[str, str], tuple[str, str]] = {
                        "Train a noise-injected Deep InfoMax encoder and evaluate its embedding on held-out data."),
     ("bench", "battery"): ("ibkit.benchmarks.battery",
                            "Every estimator and preprocessing on the known-MI battery, scored against the truth."),
+    ("bench", "public"): ("ibkit.benchmarks.public",
+                          'The default call on the public "Beyond Normal" MI benchmark (Czyż et al., NeurIPS 2023).'),
     ("bench", "plane"): ("ibkit.benchmarks.plane",
                          "The information plane on stochastic layers whose MI is known: the test the plane itself must pass."),
     ("bench", "phases"): ("ibkit.benchmarks.phases",
