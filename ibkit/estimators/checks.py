@@ -37,7 +37,7 @@ TIE_JITTER = 1e-8
 #: Samples per joint dimension (dx + dy) a non-parametric continuous–continuous estimate needs.
 #: Measured on the known-MI battery at N = 1,000 (``ibkit bench battery --n 1000``): with at
 #: least this many, the default call is within a factor 1.5 of the truth on 98 of 102 tasks
-#: (softmax excluded); below it, on 11 of 18. Fewer samples give an :class:`UndersampledWarning`.
+#: (softmax excluded); below it, on 13 of 18. Fewer samples give an :class:`UndersampledWarning`.
 SAMPLES_PER_DIMENSION = 100
 
 

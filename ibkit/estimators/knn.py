@@ -68,8 +68,8 @@ WHITENING_DRAWS = 8
 
 #: ``k="auto"`` for continuous MI tries the auto order halved up to this many times ...
 FINER_RUNGS = 3
-#: ... but never below this order: with normal scores, orders 1-2 read 0.05-0.17 nats too high on
-#: Gaussian copulas at N = 1,000 (the fixed scores' even spacing), order 3 within 0.01-0.05.
+#: ... but never below this order: after normal scores, orders 1-2 read 1 + 1 and 2 + 2 Gaussians
+#: 0.05-0.17 nats too high at N = 1,000 (12 seeds), order 3 within 0.01-0.05.
 MIN_RUNG_ORDER = 3
 
 
@@ -116,7 +116,7 @@ def log_densities(x: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
 
 
 @lru_cache(maxsize=128)
-def whitening_shift(n: int, d: int, weights: tuple[tuple[float, ...], ...]) -> np.ndarray:
+def whitening_shift(n: int, d: int, weights: tuple[tuple[float, ...], ...]) -> tuple[float, ...]:
     """How much whitening by the sample covariance moves k-NN entropy estimates of a Gaussian.
 
     The quadrature of :mod:`ibkit.estimators.reference` is the bias on samples of ``N(0, I_d)``;
@@ -133,7 +133,7 @@ def whitening_shift(n: int, d: int, weights: tuple[tuple[float, ...], ...]) -> n
         weights: one tuple of weights over neighbour orders ``1..k`` per estimate.
 
     Returns:
-        ``(L,)`` shifts (nats), one per weight tuple.
+        One shift (nats) per weight tuple.
     """
     columns = np.zeros((max(map(len, weights)), len(weights)))
     for column, tuple_ in enumerate(weights):
@@ -143,7 +143,7 @@ def whitening_shift(n: int, d: int, weights: tuple[tuple[float, ...], ...]) -> n
         sample = torch.randn(n, d, generator=torch.Generator().manual_seed(draw), dtype=torch.float64)
         whitened, log_scale = affine_normalise(sample, "whiten")
         shifts.append((log_densities(sample, columns) - log_densities(whitened, columns)).mean(dim=0) + log_scale)
-    return torch.stack(shifts).mean(dim=0).numpy()
+    return tuple(torch.stack(shifts).mean(dim=0).tolist())
 
 
 def _min_norm_weights(k: int, d: int, terms: int) -> np.ndarray:
@@ -263,7 +263,7 @@ class KozachenkoLeonenko(NeighbourOrder, EntropyEstimator):
         columns = self.weight_columns(orders, d)
         biases = np.array([gaussian_entropy_bias(n, d, column) for column in columns.T])
         if d * d >= WHITENING_SHIFT_MIN * n:
-            biases += whitening_shift(n, d, tuple(map(tuple, columns.T)))
+            biases += np.asarray(whitening_shift(n, d, tuple(map(tuple, columns.T))))
         return biases
 
     def weight_columns(self, orders: tuple[int, ...], d: int) -> np.ndarray:
