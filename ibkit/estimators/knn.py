@@ -27,13 +27,15 @@ the estimator stays consistent for any density. It applies to whitened terms onl
 continuous–continuous MI with ``preprocess`` ``"whiten"`` or ``"normal-scores"``.
 
 ``k="auto"`` picks the neighbour order from the sample size and dimension (:func:`auto_k`) and,
-for continuous–continuous MI, lets the data ask for a finer one (:func:`auto_orders`): with the
-Gaussian correction, every order estimates a Gaussian copula's MI without bias, so estimates at
-halved orders differ from it only by noise; a k-NN ball averages the density over its radius,
-which pulls MI towards 0 wherever the dependence has structure finer than that radius (narrow
-modes, thin curves). The estimate moves to a finer order only when that order reads more MI by
-over three of its own standard errors
+for continuous–continuous MI with the Gaussian correction, lets the data ask for a finer one
+(:func:`auto_orders`): with the correction, every order estimates a Gaussian copula's MI without
+bias, so estimates at halved orders differ from it only by noise; a k-NN ball averages the
+density over its radius, which pulls MI towards 0 wherever the dependence has structure finer
+than that radius (narrow modes, thin curves). The estimate moves to a finer order only when that
+order reads more MI by over three of its own standard errors
 (:meth:`ibkit.estimators.entropy_estimator.EntropyEstimator.finest_resolved`).
+
+
 Exact duplicates would give ``log 0 = −inf``; they are separated by a tiny jitter before
 estimation (``ibkit.estimators.checks.break_ties``), with a warning.
 """
@@ -224,11 +226,17 @@ class KozachenkoLeonenko(NeighbourOrder, EntropyEstimator):
         return auto_k(self._auto_size or n, d)
 
     def orders(self, n: int, d: int) -> tuple[int, ...]:
-        """The neighbour orders of the rungs of continuous MI, coarse to fine: ``(k,)`` for a fixed
-        ``k``, :func:`auto_orders` for ``"auto"``."""
-        if self.k != "auto":
-            return (self.k,)
+        """The neighbour orders of the rungs of continuous MI, coarse to fine: :func:`auto_orders`
+        for ``k="auto"`` with the Gaussian correction (which makes every rung unbiased on Gaussian
+        copulas, what the choice between them rests on), else the one order ``order(n, d)``."""
+        if self.k != "auto" or not self.corrected:
+            return (self.order(n, d),)
         return auto_orders(self._auto_size or n, d)
+
+    @property
+    def corrected(self) -> bool:
+        """Whether the Gaussian correction applies: ``correction="gaussian"`` on whitened terms."""
+        return self.correction == "gaussian" and self.term_normalisation == "whiten"
 
     #: The sample size the ``k="auto"`` rule is evaluated at instead of each term's own (``with_size``).
     _auto_size: int | None = None
@@ -258,7 +266,7 @@ class KozachenkoLeonenko(NeighbourOrder, EntropyEstimator):
     def _reference_biases(self, n: int, d: int, orders: tuple[int, ...]) -> np.ndarray:
         """``(len(orders),)`` biases on whitened Gaussian samples: the quadrature's, plus the
         whitening's own share where it is measurable (:func:`whitening_shift`)."""
-        if self.correction is None or self.term_normalisation != "whiten":
+        if not self.corrected:
             return np.zeros(len(orders))
         columns = self.weight_columns(orders, d)
         biases = np.array([gaussian_entropy_bias(n, d, column) for column in columns.T])
