@@ -35,7 +35,6 @@ than that radius (narrow modes, thin curves). The estimate moves to a finer orde
 order reads more MI by over three of its own standard errors
 (:meth:`ibkit.estimators.entropy_estimator.EntropyEstimator.finest_resolved`).
 
-
 Exact duplicates would give ``log 0 = −inf``; they are separated by a tiny jitter before
 estimation (``ibkit.estimators.checks.break_ties``), with a warning.
 """
