@@ -28,7 +28,7 @@ block plan exists and the term formula is used.
 Calibration (``ibkit bench stderr``, 50 seeds per case; Gaussians with 1, 2, 4 and 8 dimensions
 per side at MI 0, 1 and 3 nats, and labels from a quantised coordinate for the continuous–discrete
 case; ``benchmarks/results/stderr``): the seed-to-seed standard deviation over the mean reported
-SE, median over the 16 cases, is 1.07 / 1.04 / 0.97 for weighted KL at N = 1,000 / 2,000 / 10,000
+SE, median over the 16 cases, is 1.07 / 1.05 / 0.97 for weighted KL at N = 1,000 / 2,000 / 10,000
 and 1.11 / 1.11 / 1.09 for KSG; the term formula gives 1.17 / 1.18 / 1.04 and 1.42 / 1.36 / 1.25.
 Where blocks miss: KSG at 4–8 dimensions per side and MI ≥ 1 at N = 10,000 (1.3–1.5 — its
 variance falls more slowly than ``1/N`` while its bias is large, so blocks of ``N/8`` fluctuate
