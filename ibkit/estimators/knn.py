@@ -131,14 +131,13 @@ def whitening_shift(n: int, d: int, weights: tuple[tuple[float, ...], ...]) -> t
 
     Args:
         n, d: sample size and dimension.
-        weights: one tuple of weights over neighbour orders ``1..k`` per estimate.
+        weights: one tuple of weights over neighbour orders ``1..k`` per estimate (the columns of
+            :meth:`KozachenkoLeonenko.weight_columns`, all of length ``k``).
 
     Returns:
         One shift (nats) per weight tuple.
     """
-    columns = np.zeros((max(map(len, weights)), len(weights)))
-    for column, tuple_ in enumerate(weights):
-        columns[:len(tuple_), column] = tuple_
+    columns = np.array(weights).T
     shifts = []
     for draw in range(WHITENING_DRAWS):
         sample = torch.randn(n, d, generator=torch.Generator().manual_seed(draw), dtype=torch.float64)
